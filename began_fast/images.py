@@ -1,0 +1,29 @@
+"""Image grids written as PNG files (samples, reconstructions, interpolations)."""
+import os
+
+import numpy as np
+import torch
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[N, C, S, S] floats in [-1, 1] -> [N, S, S, C] uint8."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def save_grid(images: torch.Tensor, path: str, columns: int) -> None:
+    """Tile images row by row, `columns` per row, 2 px gaps, and write a PNG atomically."""
+    from PIL import Image
+
+    tiles = to_uint8(images)
+    n, s, _, c = tiles.shape
+    rows = -(-n // columns)
+    gap = 2
+    canvas = np.zeros((rows * (s + gap) + gap, columns * (s + gap) + gap, c), dtype=np.uint8)
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, columns)
+        canvas[gap + r * (s + gap):gap + r * (s + gap) + s, gap + col * (s + gap):gap + col * (s + gap) + s] = tile
+    image = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    tmp = f"{path}.tmp{os.getpid()}.png"
+    image.save(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,117 @@
+"""BEGAN's networks (paper section 3.5): an auto-encoder D and a generator G.
+
+All convolutions are 3x3 with padding 1 and ELU, except the last of a decoder.
+The bottom feature map is always 8x8, so an image of size S has
+R = log2(S) - 2 levels. n is the filter count, h the latent (and z) size.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from began_fast.layers import ConvELU, Linear
+
+IMAGE_SIZES = (32, 64, 128, 256)
+
+
+def levels(image_size: int) -> int:
+    """R, the number of resolution levels: the bottom map is 8x8."""
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image size must be one of {IMAGE_SIZES}, got {image_size}")
+    return int(math.log2(image_size)) - 2
+
+
+class Encoder(nn.Module):
+    """Image [B, C, S, S] -> embedding [B, h]; channels grow n, 2n, ..., R*n."""
+
+    def __init__(self, image_size, n, h, channels, impl="torch"):
+        super().__init__()
+        r = levels(image_size)
+        convs = [ConvELU(channels, n, impl=impl)]
+        for level in range(1, r + 1):
+            width = level * n
+            convs += [ConvELU(convs[-1].weight.shape[0], width, impl=impl),
+                      ConvELU(width, width, impl=impl)]
+            if level < r:
+                convs.append(ConvELU(width, (level + 1) * n, stride=2, impl=impl))
+        self.convs = nn.ModuleList(convs)
+        self.fc = Linear(8 * 8 * r * n, h)
+
+    def forward(self, x, weight_grad_scale=None):
+        for conv in self.convs:
+            x = conv(x, weight_grad_scale)
+        return self.fc(x.flatten(1), weight_grad_scale)
+
+
+class Decoder(nn.Module):
+    """Embedding [B, h] -> image [B, C, S, S]. D's decoder and G share this shape, never weights.
+
+    skip: the paper's skip connections: h0 (the first 8x8xn map) is upsampled and
+    concatenated to the input of every level that follows an upsample.
+    tanh: squash the output to (-1, 1); off in the paper.
+    """
+
+    def __init__(self, image_size, n, h, channels, skip=False, tanh=False, impl="torch"):
+        super().__init__()
+        self.n, self.skip, self.tanh = n, skip, tanh
+        self.fc = Linear(h, 8 * 8 * n)
+        self.levels = nn.ModuleList()
+        for level in range(levels(image_size)):
+            first_in = 2 * n if (skip and level > 0) else n
+            self.levels.append(nn.ModuleList([ConvELU(first_in, n, impl=impl), ConvELU(n, n, impl=impl)]))
+        self.out = ConvELU(n, channels, elu=False, impl=impl)
+
+    def forward(self, z, weight_grad_scale=None):
+        h0 = self.fc(z, weight_grad_scale).view(-1, self.n, 8, 8)
+        x = h0
+        for i, (conv_a, conv_b) in enumerate(self.levels):
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+                if self.skip:
+                    x = torch.cat([x, F.interpolate(h0, size=x.shape[-2:], mode="nearest")], dim=1)
+            x = conv_b(conv_a(x, weight_grad_scale), weight_grad_scale)
+        x = self.out(x, weight_grad_scale)
+        return torch.tanh(x) if self.tanh else x
+
+
+class Generator(nn.Module):
+    """z [B, h] -> images [B, channels, S, S]."""
+
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, impl="torch"):
+        super().__init__()
+        self.latent = h
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, impl)
+
+    def forward(self, z):
+        return self.decoder(z)
+
+
+class Discriminator(nn.Module):
+    """The auto-encoder: images -> reconstructions of the same shape."""
+
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, impl="torch"):
+        super().__init__()
+        self.encoder = Encoder(image_size, n, h, channels, impl)
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, impl)
+
+    def forward(self, x, weight_grad_scale=None):
+        return self.decoder(self.encoder(x, weight_grad_scale), weight_grad_scale)
+
+
+def set_kernels(module: nn.Module, impl: str) -> None:
+    """Switch every conv+ELU layer to the 'torch' or 'triton' implementation."""
+    for layer in module.modules():
+        if isinstance(layer, ConvELU):
+            layer.impl = impl
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def build_networks(opts, device) -> tuple:
+    """(G, D) for a run's options (an Options or anything with the same fields)."""
+    kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
+              skip=opts.skip, tanh=opts.tanh, impl=opts.kernels)
+    return Generator(**kw).to(device), Discriminator(**kw).to(device)

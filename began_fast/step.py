@@ -1,0 +1,183 @@
+"""One BEGAN training step, and the backends that run it (eager, compiled, CUDA-graphed).
+
+The step is one function, `train_step(state)`: every backend runs that same
+function. It draws z and a real batch on the device, runs G, runs D once on the
+concatenated [real; fake] batch, takes every gradient in one backward pass,
+applies both Adam updates and the k_t update, and adds the step's losses to a
+device-side stats buffer. Nothing in it reads a device value on the host, so it
+can be compiled whole and captured in a CUDA graph.
+"""
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from began_fast.data import DeviceImages
+from began_fast.began import discriminator_loss, generator_loss, new_stats
+from began_fast.began import l1_per_sample as l1_reference
+from began_fast.kernels import equilibrium_update, l1_per_sample
+
+BACKENDS = ("eager", "compile", "cudagraph", "compile-cudagraph")
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@dataclass
+class StepState:
+    """Everything the step reads or writes; tensors live on the training device."""
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    data: DeviceImages
+    k: torch.Tensor            # k_t, 0-dim float32
+    lr: torch.Tensor           # both optimisers' learning rate, 0-dim float32
+    stats: torch.Tensor        # running sums, layout began.STATS_FIELDS
+    step: torch.Tensor         # steps taken, 0-dim int64
+    first_bad_step: torch.Tensor   # first step whose loss was not finite, or -1
+    batch: int
+    gamma: float
+    lambda_k: float
+    kernels: str = "torch"
+    precision: str = "fp32"
+    channels_last: bool = False
+
+    @property
+    def memory_format(self):
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+
+def new_state(G, D, data, *, batch, lr, gamma, lambda_k, kernels="torch", precision="fp32",
+              channels_last=False) -> StepState:
+    """Fresh optimisers and controller state (k_0 = 0) for G and D on data's device."""
+    device = data.images.device
+    if channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    lr_t = torch.tensor(float(lr), device=device)
+    # A device-tensor lr lets decay change lr without recompiling or re-capturing.
+    # capturable keeps Adam's step counts on the device too; torch allows it (and a
+    # tensor lr with foreach) only on CUDA.
+    cuda = device.type == "cuda"
+    adam = dict(lr=lr_t, betas=(0.5, 0.999), foreach=cuda, capturable=cuda)
+    return StepState(
+        G=G, D=D, opt_g=torch.optim.Adam(G.parameters(), **adam),
+        opt_d=torch.optim.Adam(D.parameters(), **adam), data=data,
+        k=torch.zeros((), device=device), lr=lr_t, stats=new_stats(device),
+        step=torch.zeros((), dtype=torch.int64, device=device),
+        first_bad_step=torch.full((), -1, dtype=torch.int64, device=device),
+        batch=batch, gamma=gamma, lambda_k=lambda_k, kernels=kernels, precision=precision,
+        channels_last=channels_last)
+
+
+def autocast(state: StepState):
+    if state.precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(state.k.device.type, dtype=torch.bfloat16)
+
+
+def single_pass_losses(state: StepState, real, z):
+    """L(x) and L(G(z)) from one D forward on [real; fake].
+
+    The fake half's share of D's weight gradients is scaled by -k_t, so the
+    gradient of L(x) + L(G(z)) is, for D's parameters, the gradient of
+    L_D = L(x) - k_t L(G(z)), and for G's, the gradient of L_G = L(G(z)).
+    """
+    batch = real.shape[0]
+    with autocast(state):
+        fake = state.G(z).float()
+        both = torch.cat([real, fake]).contiguous(memory_format=state.memory_format)
+        scale = torch.cat([torch.ones_like(state.k).expand(batch), -state.k.expand(batch)])
+        recon = state.D(both, weight_grad_scale=scale)
+    per_sample = l1_per_sample(recon, both, impl=state.kernels)
+    return per_sample[:batch].mean(), per_sample[batch:].mean()
+
+
+def single_pass_gradients(state: StepState, real, z):
+    """(loss_real, loss_fake, D's gradients, G's gradients) from one forward and one backward."""
+    loss_real, loss_fake = single_pass_losses(state, real, z)
+    d_params, g_params = list(state.D.parameters()), list(state.G.parameters())
+    grads = torch.autograd.grad(loss_real + loss_fake, d_params + g_params)
+    return loss_real, loss_fake, grads[:len(d_params)], grads[len(d_params):]
+
+
+def two_pass_gradients(G, D, real, z, k):
+    """The plain reference: D on real and detached fake for L_D, then D again on fake for L_G."""
+    fake = G(z)
+    loss_real = l1_reference(D(real), real).mean()
+    detached = fake.detach()
+    loss_fake_d = l1_reference(D(detached), detached).mean()
+    d_grads = torch.autograd.grad(discriminator_loss(loss_real, loss_fake_d, k), list(D.parameters()))
+    loss_fake = l1_reference(D(fake), fake).mean()
+    g_grads = torch.autograd.grad(generator_loss(loss_fake), list(G.parameters()))
+    return loss_real, loss_fake, d_grads, g_grads
+
+
+def train_step(state: StepState) -> None:
+    """One BEGAN step, all on the device; reads nothing back to the host."""
+    real = state.data.sample(state.batch, state.memory_format)
+    z = torch.rand(state.batch, state.G.latent, device=state.k.device) * 2 - 1
+    loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, real, z)
+    for params, grads in ((state.D.parameters(), d_grads), (state.G.parameters(), g_grads)):
+        for p, g in zip(params, grads):
+            p.grad = g
+    state.opt_d.step()
+    state.opt_g.step()
+    m_global = equilibrium_update(state.k, loss_real.detach(), loss_fake.detach(), state.gamma,
+                                  state.lambda_k, state.stats, impl=state.kernels)
+    state.step.add_(1)
+    bad = ~torch.isfinite(m_global) & (state.first_bad_step < 0)
+    state.first_bad_step.copy_(torch.where(bad, state.step, state.first_bad_step))
+
+
+def configure_precision(precision: str) -> None:
+    """fp32 turns TF32 off for matmuls and convolutions (cuDNN allows it by default); tf32
+    and bf16 turn it on (bf16 autocast leaves some ops, e.g. the losses, in fp32)."""
+    tf32 = precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+class StepRunner:
+    """Runs `train_step(state)` once per call, by the chosen backend.
+
+    Every call is exactly one training step. For the CUDA-graph backends the first
+    WARMUP calls run the step normally on a side stream (cuDNN and Adam initialise,
+    the compiler compiles), the next call captures the step and replays it, and every
+    later call only replays. The first `setup_calls` calls carry the compilation
+    or capture; callers time them apart from steady-state speed.
+    """
+    WARMUP = 3
+
+    def __init__(self, backend: str, state: StepState):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        if "cudagraph" in backend and state.k.device.type != "cuda":
+            raise ValueError(f"--backend {backend} needs a CUDA device; use eager or compile on the CPU")
+        self.backend, self.state, self.calls = backend, state, 0
+        self.fn = torch.compile(train_step) if backend.startswith("compile") else train_step
+        self.graph = None
+        self.setup_calls = {"eager": 0, "compile": 1}.get(backend, self.WARMUP + 1)
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if "cudagraph" not in self.backend:
+            self.fn(self.state)
+        elif self.graph is not None:
+            self.graph.replay()
+        elif self.calls <= self.WARMUP:
+            self._warmup_step()
+        else:
+            self._capture()
+            self.graph.replay()
+
+    def _warmup_step(self):
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.fn(self.state)
+        torch.cuda.current_stream().wait_stream(side)
+
+    def _capture(self):
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.fn(self.state)

@@ -1,0 +1,274 @@
+"""`python -m began_fast.train`: train a BEGAN on a folder of images or on built-in shapes.
+
+    python -m began_fast.train                         # built-in shapes, defaults for the device
+    python -m began_fast.train --data ~/celeba --crop celeba --batch 256 \\
+        --backend compile-cudagraph --precision bf16 --kernels triton
+    python -m began_fast.train --resume auto           # continue the newest run under ./runs
+    torchrun --nproc_per_node=8 -m began_fast.train --data ~/celeba   # many GPUs
+
+Each run gets a numbered folder under --out holding options.json, stats.jsonl (one
+line per log interval), sample grids from a fixed z, real-vs-reconstruction grids
+and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits.
+"""
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+import warnings
+
+import torch
+from tqdm import tqdm
+
+from began_fast import checkpoint
+from began_fast.began import STATS_FIELDS
+from began_fast.config import (RUN_CONTROL, OptionError, apply_device_defaults, parse_args,
+                               validate, Options)
+from began_fast.data import DataError, DeviceImages, builtin_shapes, load_image_folder
+from began_fast.images import save_grid
+from began_fast.model import build_networks
+from began_fast.schedule import PlateauDecay
+from began_fast.step import StepRunner, configure_precision, new_state
+
+GRID = 64          # images in a sample grid (8 x 8)
+RECON_PAIRS = 16   # real images shown beside their reconstructions
+
+
+def main(argv=None) -> int:
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+    try:
+        return Trainer(argv).run()
+    except (OptionError, DataError, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise OptionError("--device cuda: no CUDA device is visible; use --device cpu or check the driver")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
+    """(options, checkpoint payload or None, checkpoint path or None)."""
+    opts, given = parse_args(argv)
+    device = pick_device(opts.device)
+    if opts.resume is None:
+        opts = apply_device_defaults(opts, given, device.type)
+        validate(opts)
+        return opts, None, None
+    path = checkpoint.latest(opts.out) if opts.resume == "auto" else opts.resume
+    if path is None:
+        raise checkpoint.CheckpointError(f"--resume auto: no checkpoint under {opts.out}; "
+                                         "start a new run without --resume, or name --out")
+    payload = checkpoint.load(path)
+    saved = Options(**payload["options"])
+    ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
+    if ignored:
+        warnings.warn("resuming keeps the checkpoint's " + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
+    opts = dataclasses.replace(saved, **{k: getattr(opts, k) for k in given & set(RUN_CONTROL)})
+    validate(opts)
+    return opts, payload, path
+
+
+def new_run_dir(out: str, opts: Options) -> str:
+    """out/NNNNN-<data>-<size>px, numbered after the highest existing run."""
+    os.makedirs(out, exist_ok=True)
+    numbers = [int(d[:5]) for d in os.listdir(out) if d[:5].isdigit()]
+    name = os.path.basename(os.path.normpath(opts.data)) if opts.data else "shapes"
+    path = os.path.join(out, f"{max(numbers, default=-1) + 1:05d}-{name}-{opts.size}px")
+    os.makedirs(path)
+    return path
+
+
+class Trainer:
+    """One run: options, data, networks, step state, run folder, and the loop."""
+
+    def __init__(self, argv=None):
+        self.opts, payload, ckpt_path = resolve_options(argv)
+        opts = self.opts
+        self.device = pick_device(opts.device)
+        configure_precision(opts.precision)
+        dataset = self._load_data()
+        torch.manual_seed(opts.seed)
+        G, D = build_networks(opts, self.device)
+        self.state = new_state(G, D, DeviceImages(dataset.images, self.device), batch=opts.batch,
+                               lr=opts.lr, gamma=opts.gamma, lambda_k=opts.lambda_k,
+                               kernels=opts.kernels, precision=opts.precision,
+                               channels_last=opts.channels_last)
+        self.data_identity = dataset.identity
+        self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
+        # Fixed inputs for the grids, from their own generator so the training stream is untouched.
+        fixed = torch.Generator().manual_seed(opts.seed + 1)
+        self.fixed_z = (torch.rand(GRID, opts.latent, generator=fixed) * 2 - 1).to(self.device)
+        self.fixed_real = self.state.data.images[:RECON_PAIRS].float() / 127.5 - 1
+        self.step, self.elapsed = 0, 0.0
+        if payload is None:
+            self.run_dir = new_run_dir(opts.out, opts)
+        else:
+            self.run_dir = os.path.dirname(os.path.abspath(ckpt_path))
+            self._restore(payload)
+        with open(os.path.join(self.run_dir, "options.json"), "w") as f:
+            json.dump(opts.to_dict(), f, indent=2)
+        self.stop_signal = None
+
+    def _load_data(self):
+        opts = self.opts
+        if opts.data is None:
+            return builtin_shapes(opts.builtin_count, opts.size, opts.channels, opts.seed)
+        bar = lambda it, total: tqdm(it, total=total, desc="decoding images", unit="img", leave=False)
+        return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, bar)
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _payload(self) -> dict:
+        s = self.state
+        return {
+            "step": self.step, "elapsed": self.elapsed, "options": self.opts.to_dict(),
+            "data_identity": self.data_identity,
+            "G": s.G.state_dict(), "D": s.D.state_dict(),
+            "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(),
+            "k": s.k.cpu(), "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+
+    def _restore(self, p: dict) -> None:
+        s = self.state
+        if p["data_identity"] != self.data_identity:
+            warnings.warn("the data differ from those the checkpoint was trained on; training goes on with the new data")
+        s.G.load_state_dict(p["G"])
+        s.D.load_state_dict(p["D"])
+        for opt, saved in ((s.opt_g, p["opt_g"]), (s.opt_d, p["opt_d"])):
+            opt.load_state_dict(saved)
+            for group in opt.param_groups:     # keep the one lr tensor both optimisers share
+                group["lr"] = s.lr
+        self.decay.load_state_dict(p["decay"])
+        s.lr.fill_(self.decay.lr)
+        s.k.copy_(p["k"])
+        s.stats.copy_(p["stats"])
+        self.step, self.elapsed = p["step"], p["elapsed"]
+        s.step.fill_(self.step)
+        torch.set_rng_state(p["rng_cpu"])
+        if self.device.type == "cuda" and p["rng_cuda"] is not None:
+            torch.cuda.set_rng_state_all(p["rng_cuda"])
+
+    def save_checkpoint(self) -> str:
+        path = checkpoint.path_for(self.run_dir, self.step)
+        checkpoint.save(path, self._payload())
+        checkpoint.prune(self.run_dir, self.opts.keep_ckpts)
+        return path
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> int:
+        opts, s = self.opts, self.state
+        if self.step >= opts.steps:
+            print(f"the run is already at step {self.step} of --steps {opts.steps}; raise --steps to go on")
+            return 0
+        runner = StepRunner(opts.backend, s)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True)
+        print(f"run folder: {self.run_dir}", file=sys.stderr)
+        try:
+            return self._loop(runner, bar)
+        finally:
+            bar.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum, frame):
+        self.stop_signal = signal.Signals(signum).name
+
+    def _loop(self, runner, bar) -> int:
+        opts, s = self.opts, self.state
+        interval_start, interval_steps = time.perf_counter(), 0
+        setup_left = runner.setup_calls
+        while self.step < opts.steps and self.stop_signal is None:
+            runner()
+            self.step += 1
+            bar.update(1)
+            if setup_left:
+                setup_left -= 1
+                if not setup_left:   # compile/capture done: time steady state from here
+                    self._sync()
+                    took = time.perf_counter() - interval_start
+                    self.elapsed += took
+                    bar.write(f"{opts.backend}: compile/capture and first {runner.setup_calls} steps took {took:.1f} s")
+                    interval_start, interval_steps = time.perf_counter(), 0
+            else:
+                interval_steps += 1
+            if self.step % opts.log_every == 0 or self.step == opts.steps:
+                now = time.perf_counter()
+                if not self._log(bar, interval_steps, now - interval_start):
+                    return 1
+                self.elapsed += now - interval_start
+                interval_start, interval_steps = time.perf_counter(), 0
+            if self.step % opts.sample_every == 0:
+                self.save_grids()
+            if self.step % opts.ckpt_every == 0 and self._finite():
+                self.save_checkpoint()
+        if not self._finite():
+            return self._report_nonfinite()
+        path = self.save_checkpoint()
+        if self.stop_signal:
+            print(f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
+                  f"continue with: python -m began_fast.train --resume {path}", file=sys.stderr)
+        else:
+            self.save_grids()
+            print(f"done: {self.step} steps; checkpoint {path}", file=sys.stderr)
+        return 0
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def _finite(self) -> bool:
+        return int(self.state.first_bad_step) < 0
+
+    def _report_nonfinite(self) -> int:
+        kept = checkpoint.in_run(self.run_dir)
+        last = f"the last good checkpoint, {kept[-1]}, is untouched" if kept else "no checkpoint was written"
+        print(f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; {last}. "
+              "Try a lower --lr or a different --gamma.", file=sys.stderr)
+        return 1
+
+    def _log(self, bar, steps: int, seconds: float) -> bool:
+        """Read the interval's stats from the device (the only sync), write a stats line."""
+        s, opts = self.state, self.opts
+        sums = dict(zip(STATS_FIELDS, s.stats.tolist()))
+        s.stats.zero_()
+        if not self._finite():
+            return False
+        count = max(sums.pop("count"), 1.0)
+        means = {name: value / count for name, value in sums.items()}
+        lr = self.decay.update(self.step, means["m_global"])
+        s.lr.fill_(lr)
+        images_per_s = steps * opts.batch / seconds if steps and seconds > 0 else None
+        record = {
+            "step": self.step, "images": self.step * opts.batch,
+            "loss_real": means["loss_real"], "loss_fake": means["loss_fake"],
+            "loss_d": means["loss_d"], "loss_g": means["loss_fake"],
+            "k": float(s.k), "m_global": means["m_global"], "lr": lr,
+            "images_per_s": images_per_s, "time": self.elapsed + seconds,
+        }
+        with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        bar.set_postfix_str(
+            f"{images_per_s or 0:.0f} img/s L(x)={record['loss_real']:.4f} "
+            f"L(G(z))={record['loss_fake']:.4f} k={record['k']:.4f} M={record['m_global']:.4f}")
+        return True
+
+    @torch.no_grad()
+    def save_grids(self) -> None:
+        s = self.state
+        samples = s.G(self.fixed_z)
+        recon = s.D(self.fixed_real)
+        pairs = torch.stack([self.fixed_real, recon.float()], dim=1).flatten(0, 1)
+        save_grid(samples, os.path.join(self.run_dir, f"samples-{self.step:08d}.png"), columns=8)
+        save_grid(pairs, os.path.join(self.run_dir, f"recon-{self.step:08d}.png"), columns=8)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
