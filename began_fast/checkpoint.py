@@ -35,14 +35,14 @@ def save(path: str, payload: dict) -> None:
 
 def load(path: str) -> dict:
     if not os.path.isfile(path):
-        raise CheckpointError(f"--resume {path}: no such file; give a ckpt-*.pt file or 'auto'")
+        raise CheckpointError(f"{path}: no such file; give a ckpt-*.pt file written by began_fast.train")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # torch raises many kinds for a damaged or foreign file
-        raise CheckpointError(f"--resume {path}: not a readable checkpoint ({type(e).__name__}); "
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}); "
                               "give a ckpt-*.pt file written by began_fast.train") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"--resume {path}: not a began_fast checkpoint; "
+        raise CheckpointError(f"{path}: not a began_fast checkpoint; "
                               "give a ckpt-*.pt file written by began_fast.train")
     return payload
 

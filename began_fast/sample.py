@@ -1,0 +1,81 @@
+"""`python -m began_fast.sample`: image grids from a checkpoint.
+
+    python -m began_fast.sample runs/00000-shapes-32px/ckpt-00001500.pt
+    python -m began_fast.sample CKPT --count 100 --pairs 8 --frames 10 --out grids/
+
+Writes samples.png (a grid of `count` samples) and interpolation.png (one row per
+random pair of z, walked along the great circle between them: spherical
+interpolation keeps the norm of z typical of the prior at every frame).
+"""
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+from began_fast import checkpoint
+from began_fast.config import Options
+from began_fast.images import save_grid
+from began_fast.model import build_networks
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of a and b ([P, h]) at fractions t ([F]) -> [P, F, h]."""
+    cos = (a * b).sum(-1, keepdim=True) / (a.norm(dim=-1, keepdim=True) * b.norm(dim=-1, keepdim=True))
+    omega = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))[:, None]          # [P, 1, 1]
+    t = t[None, :, None]
+    sin = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / sin
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m began_fast.sample", allow_abbrev=False,
+                                description="Sample grids and interpolations from a BEGAN checkpoint.")
+    p.add_argument("checkpoint", help="a ckpt-*.pt file written by began_fast.train")
+    p.add_argument("--out", help="folder for the PNG files (default: the checkpoint's folder)")
+    p.add_argument("--count", type=int, default=64, help="images in samples.png (default: 64)")
+    p.add_argument("--pairs", type=int, default=8, help="rows of interpolation.png (default: 8)")
+    p.add_argument("--frames", type=int, default=10, help="images per interpolation row (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed for z (default: 0)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    for name in ("count", "pairs", "frames"):
+        if getattr(args, name) < (2 if name == "frames" else 1):
+            print(f"error: --{name} {getattr(args, name)} is too small; give a positive count "
+                  "(--frames at least 2)", file=sys.stderr)
+            return 2
+    try:
+        payload = checkpoint.load(args.checkpoint)
+    except checkpoint.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: no CUDA device is visible; use --device cpu", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
+    opts = Options(**payload["options"])
+    opts.kernels = "torch"          # same weights either way; torch runs everywhere
+    G, _ = build_networks(opts, device)
+    G.load_state_dict(payload["G"])
+    G.eval()
+
+    out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    os.makedirs(out, exist_ok=True)
+    gen = torch.Generator().manual_seed(args.seed)
+    z = torch.rand(args.count, opts.latent, generator=gen) * 2 - 1
+    ends = torch.rand(2, args.pairs, opts.latent, generator=gen) * 2 - 1
+    walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
+    with torch.no_grad():
+        save_grid(G(z.to(device)), os.path.join(out, "samples.png"), columns=math.ceil(math.sqrt(args.count)))
+        save_grid(G(walk.to(device)), os.path.join(out, "interpolation.png"), columns=args.frames)
+    print(f"wrote samples.png and interpolation.png to {out} (step {payload['step']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Image folders, the built-in shapes, and batches drawn on the device."""
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from began_fast.data import (DataError, DeviceImages, builtin_shapes, list_images,
+                             load_image_folder)
+
+
+def write_image(path, size=(40, 30), mode="RGB", colour=(200, 10, 10)):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.new(mode, size, colour if mode != "L" else 128).save(path)
+
+
+def test_builtin_shapes_are_deterministic_and_labelled():
+    a, b = builtin_shapes(50, 32, seed=3), builtin_shapes(50, 32, seed=3)
+    assert a.images.shape == (50, 3, 32, 32) and a.images.dtype == np.uint8
+    assert np.array_equal(a.images, b.images) and a.identity == b.identity
+    assert not np.array_equal(a.images, builtin_shapes(50, 32, seed=4).images)
+    assert set(a.labels) == {"shape", "colour", "radius", "cx", "cy"}
+    assert len(np.unique(a.labels["shape"])) == 4          # every shape appears
+    assert builtin_shapes(5, 64, channels=1).images.shape == (5, 1, 64, 64)
+
+
+def test_folder_is_searched_recursively_cropped_resized_and_cached(tmp_path):
+    write_image(str(tmp_path / "a.png"))
+    write_image(str(tmp_path / "sub" / "b.JPG"), size=(64, 64))
+    write_image(str(tmp_path / "sub" / "deeper" / "c.webp"), size=(80, 50), mode="RGBA")
+    (tmp_path / "notes.txt").write_text("not an image")
+    cache = str(tmp_path / "cache")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = load_image_folder(str(tmp_path), 32, cache_dir=cache)
+    assert first.images.shape == (3, 3, 32, 32)
+    assert len(os.listdir(cache)) == 1
+    assert first.images[0, 0].mean() > 150 and first.images[0, 1].mean() < 40   # red stays red
+    again = load_image_folder(str(tmp_path), 32, cache_dir=cache)
+    assert np.array_equal(first.images, again.images) and first.identity == again.identity
+    grey = load_image_folder(str(tmp_path), 32, channels=1, cache_dir=cache)
+    assert grey.images.shape == (3, 1, 32, 32) and grey.identity != first.identity
+
+
+def test_celeba_crop_takes_the_face_box(tmp_path):
+    image = np.zeros((218, 178, 3), dtype=np.uint8)
+    image[50:178, 25:153] = 255                     # the 128 px box at (top 50, left 25)
+    Image.fromarray(image).save(tmp_path / "face.png")
+    out = load_image_folder(str(tmp_path), 32, crop="celeba", cache_dir=str(tmp_path / "c"))
+    assert out.images.min() > 200                   # nothing outside the box survives
+    centre = load_image_folder(str(tmp_path), 32, crop="center", cache_dir=str(tmp_path / "c"))
+    assert centre.images.min() < 50
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    write_image(str(tmp_path / "good.png"), size=(64, 64))
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable file"):
+        out = load_image_folder(str(tmp_path), 32, cache_dir=str(tmp_path / "c"))
+    assert out.images.shape[0] == 1
+
+
+def test_small_images_are_upscaled_with_a_warning(tmp_path):
+    write_image(str(tmp_path / "tiny.png"), size=(16, 16))
+    with pytest.warns(UserWarning, match="upscaled"):
+        out = load_image_folder(str(tmp_path), 32, cache_dir=str(tmp_path / "c"))
+    assert out.images.shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda p: None, "no such folder"),
+    (lambda p: p.mkdir(), "no images found"),
+    (lambda p: (p.mkdir(), (p / "x.png").write_bytes(b"garbage")), "none of the 1 image files could be read"),
+    (lambda p: p.write_text("a file"), "not a folder"),
+])
+def test_bad_folders_raise_a_data_error(tmp_path, setup, message):
+    target = tmp_path / "data"
+    setup(target)
+    with pytest.raises(DataError, match=message):
+        load_image_folder(str(target), 32, cache_dir=str(tmp_path / "c"))
+
+
+def test_list_images_rejects_a_missing_folder():
+    with pytest.raises(DataError):
+        list_images("/definitely/not/here")
+
+
+def test_device_batches_are_scaled_to_minus_one_one_and_flipped():
+    images = np.zeros((1, 1, 4, 4), dtype=np.uint8)
+    images[..., 0] = 255                            # the left column is white
+    data = DeviceImages(images, torch.device("cpu"))
+    torch.manual_seed(0)
+    batch = data.sample(256)
+    assert batch.shape == (256, 1, 4, 4) and batch.dtype == torch.float32
+    assert batch.min() == -1 and batch.max() == 1
+    left_white = batch[:, 0, 0, 0] == 1
+    assert 0.35 < left_white.float().mean() < 0.65  # about half flipped
+    assert torch.all(batch[~left_white, 0, 0, 3] == 1)

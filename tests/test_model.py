@@ -1,0 +1,53 @@
+"""The networks' shapes and sizes against the paper (section 3.5)."""
+import pytest
+import torch
+
+from began_fast.model import Discriminator, Generator, count_parameters, levels
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_output_shapes(size, channels):
+    G = Generator(size, n=4, h=8, channels=channels)
+    D = Discriminator(size, n=4, h=8, channels=channels)
+    images = G(torch.rand(2, 8) * 2 - 1)
+    assert images.shape == (2, channels, size, size)
+    assert D(images).shape == images.shape
+
+
+@pytest.mark.parametrize("size, total, g, d", [(64, 17.33, 1.72, 15.62), (128, 28.77, None, None)])
+def test_parameter_counts_match_the_paper(size, total, g, d):
+    G, D = Generator(size, n=128, h=64), Discriminator(size, n=128, h=64)
+    assert round((count_parameters(G) + count_parameters(D)) / 1e6, 2) == total
+    if g is not None:
+        assert round(count_parameters(G) / 1e6, 2) == g and round(count_parameters(D) / 1e6, 2) == d
+
+
+def test_bottom_map_is_8x8():
+    assert [levels(s) for s in (32, 64, 128, 256)] == [3, 4, 5, 6]
+    with pytest.raises(ValueError):
+        levels(48)
+
+
+def test_skip_connections_widen_the_first_conv_of_upsampled_levels():
+    plain, skip = Generator(64, n=4, h=8), Generator(64, n=4, h=8, skip=True)
+    firsts = [lvl[0].weight.shape[1] for lvl in skip.decoder.levels]
+    assert firsts == [4, 8, 8, 8]
+    assert count_parameters(skip) > count_parameters(plain)
+    assert skip(torch.zeros(1, 8)).shape == (1, 3, 64, 64)
+
+
+def test_tanh_bounds_the_output():
+    G = Generator(32, n=4, h=8, tanh=True)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.mul_(50)
+        out = G(torch.rand(4, 8) * 2 - 1)
+    assert out.abs().max() <= 1.0
+
+
+def test_encoder_grows_channels_linearly_and_downsamples_by_stride_2():
+    D = Discriminator(64, n=4, h=8)
+    strided = [c for c in D.encoder.convs if c.stride == 2]
+    assert [c.weight.shape[:2] for c in strided] == [(8, 4), (12, 8), (16, 12)]
+    assert D.encoder.fc.in_features == 8 * 8 * 4 * 4

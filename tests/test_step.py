@@ -1,0 +1,101 @@
+"""The training step: single-forward gradients, FLOPs, and backends agreeing with eager."""
+import copy
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from began_fast.data import DeviceImages, builtin_shapes
+from began_fast.model import Discriminator, Generator, set_kernels
+from began_fast.step import (StepRunner, new_state, single_pass_gradients, train_step,
+                             two_pass_gradients)
+
+
+def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8):
+    torch.manual_seed(seed)
+    G, D = Generator(32, n=n, h=h, impl=kernels), Discriminator(32, n=n, h=h, impl=kernels)
+    data = DeviceImages(builtin_shapes(32, 32, seed=seed).images, torch.device("cpu"))
+    return new_state(G, D, data, batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05, kernels=kernels)
+
+
+@pytest.mark.parametrize("k", [0.0, 0.37, 1.0])
+@pytest.mark.parametrize("kernels", ["torch", "triton"])
+def test_single_forward_gives_the_two_pass_gradients(k, kernels):
+    state = tiny_state(kernels, batch=3)
+    state.k.fill_(k)
+    real = state.data.sample(3)
+    z = torch.rand(3, 8) * 2 - 1
+    fast = single_pass_gradients(state, real, z)
+    reference = two_pass_gradients(state.G, state.D, real, z, state.k)
+    assert torch.allclose(fast[0], reference[0], rtol=1e-5) and torch.allclose(fast[1], reference[1], rtol=1e-5)
+    for mine, theirs in zip(fast[2] + fast[3], reference[2] + reference[3]):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
+
+
+def count_flops(fn):
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def test_step_flops_are_below_the_naive_step_less_one_fake_forward_of_d():
+    state = tiny_state(batch=8, n=8)
+    real, z = state.data.sample(8), torch.rand(8, 8) * 2 - 1
+    ours = count_flops(lambda: single_pass_gradients(state, real, z))
+    naive = count_flops(lambda: two_pass_gradients(state.G, state.D, real, z, state.k))
+    fake = state.G(z).detach()
+    d_forward_fake = count_flops(lambda: state.D(fake))
+    assert ours <= naive - d_forward_fake
+    print(f"FLOPs per step: single-forward {ours / 1e6:.1f} M, naive {naive / 1e6:.1f} M, "
+          f"one D forward on fake {d_forward_fake / 1e6:.1f} M")
+
+
+def run_steps(state, backend, steps):
+    runner = StepRunner(backend, state)
+    for _ in range(steps):
+        runner()
+    return state
+
+
+@pytest.mark.parametrize("kernels", ["torch", "triton"])
+def test_compiled_step_equals_eager_over_20_steps(kernels, monkeypatch):
+    # Inductor's own RNG would draw different z and batches; fall back to torch's.
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    torch._dynamo.reset()
+    eager = run_steps(tiny_state(kernels, seed=3), "eager", 20)
+    compiled = run_steps(tiny_state(kernels, seed=3), "compile", 20)
+    # Tolerance: Adam moves each weight by up to lr = 1e-3 a step, 2e-2 in 20 steps; fused
+    # kernels reorder float sums, so weights may differ by a few 1e-5 (1.3e-5 seen with torch ops).
+    for a, b in zip(list(eager.G.parameters()) + list(eager.D.parameters()),
+                    list(compiled.G.parameters()) + list(compiled.D.parameters())):
+        assert torch.allclose(a, b, rtol=0, atol=1e-4)
+    assert torch.allclose(eager.k, compiled.k, atol=1e-5)
+    assert torch.allclose(eager.stats, compiled.stats, rtol=1e-4)   # includes sum of M_global
+    assert int(compiled.step) == 20 and eager.k > 0
+
+
+def test_lr_and_k_changes_do_not_recompile(monkeypatch):
+    monkeypatch.setattr(torch._inductor.config, "fallback_random", True)
+    torch._dynamo.reset()
+    state = tiny_state(seed=4)
+    runner = StepRunner("compile", state)
+    runner()
+    frames_after_first = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    for lr in (5e-4, 2.5e-4):
+        state.lr.fill_(lr)
+        state.k.fill_(0.5)
+        runner()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == frames_after_first
+
+
+def test_cudagraph_backends_refuse_the_cpu():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        StepRunner("cudagraph", tiny_state())
+
+
+def test_kernels_switch_keeps_parameters():
+    G = Generator(32, n=4, h=8)
+    names = [n for n, _ in G.named_parameters()]
+    set_kernels(G, "triton")
+    assert [n for n, _ in G.named_parameters()] == names
+    assert all(layer.impl == "triton" for layer in G.modules() if hasattr(layer, "impl"))

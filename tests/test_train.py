@@ -1,0 +1,159 @@
+"""`python -m began_fast.train` end to end: learning, run folders, resume, signals, NaN."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from began_fast import checkpoint
+from began_fast.schedule import PlateauDecay
+from began_fast.train import main
+from tests.helpers import TINY, only_run_dir, read_stats, run_cli
+
+STAT_KEYS = {"step", "images", "loss_real", "loss_fake", "loss_d", "loss_g", "k", "m_global", "lr",
+             "images_per_s", "time"}
+
+
+def test_a_short_run_learns_and_writes_its_run_folder(tmp_path):
+    out = tmp_path / "runs"
+    args = ["--size", "32", "--filters", "8", "--latent", "8", "--batch", "16", "--builtin-count", "256",
+            "--device", "cpu", "--steps", "60", "--log-every", "10", "--sample-every", "30",
+            "--ckpt-every", "30", "--out", out]
+    assert main([str(a) for a in args]) == 0
+    run = only_run_dir(out)
+    stats = read_stats(run)
+    assert [s["step"] for s in stats] == [10, 20, 30, 40, 50, 60]
+    assert all(set(s) >= STAT_KEYS for s in stats)
+    assert stats[-1]["loss_real"] < 0.75 * stats[0]["loss_real"]      # D learns to reconstruct
+    assert all(0 <= s["k"] <= 1 for s in stats)
+    assert stats[-1]["images"] == 60 * 16
+    files = set(os.listdir(run))
+    assert {"options.json", "stats.jsonl", "samples-00000030.png", "recon-00000030.png",
+            "samples-00000060.png", "ckpt-00000030.pt", "ckpt-00000060.pt"} <= files
+    assert json.load(open(os.path.join(run, "options.json")))["filters"] == 8
+
+
+def test_a_second_run_gets_a_new_folder(tmp_path):
+    for _ in range(2):
+        assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 0
+    assert sorted(d[:5] for d in os.listdir(tmp_path)) == ["00000", "00001"]
+
+
+def final_state(run_dir):
+    payload = checkpoint.load(checkpoint.in_run(run_dir)[-1])
+    return payload
+
+
+@pytest.mark.parametrize("split", [6, 5])    # at a log boundary, and in the middle of an interval
+def test_resume_is_bit_exact(tmp_path, split):
+    common = [*TINY, "--log-every", "4", "--ckpt-every", "100", "--sample-every", "100"]
+    assert main([*common, "--steps", "12", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*common, "--steps", str(split), "--out", str(tmp_path / "parts")]) == 0
+    assert main(["--resume", "auto", "--steps", "12", "--out", str(tmp_path / "parts")]) == 0
+    whole, parts = only_run_dir(tmp_path / "whole"), only_run_dir(tmp_path / "parts")
+    a, b = final_state(whole), final_state(parts)
+    assert a["step"] == b["step"] == 12
+    for net in ("G", "D"):
+        for name, tensor in a[net].items():
+            assert torch.equal(tensor, b[net][name]), name
+    assert torch.equal(a["k"], b["k"]) and a["decay"] == b["decay"]
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert all(torch.equal(a["opt_d"]["state"][i][key], b["opt_d"]["state"][i][key]) for i in a["opt_d"]["state"])
+    timing = {"images_per_s", "time"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]
+    assert strip(read_stats(whole)) == strip(read_stats(parts))
+
+
+def test_resume_keeps_the_checkpoint_options_and_lr(tmp_path):
+    assert main([*TINY, "--steps", "3", "--lr", "3e-4", "--lr-floor", "1e-5", "--out", str(tmp_path)]) == 0
+    with pytest.warns(UserWarning, match="--filters"):
+        assert main(["--resume", "auto", "--filters", "16", "--steps", "4", "--out", str(tmp_path)]) == 0
+    payload = final_state(only_run_dir(tmp_path))
+    assert payload["step"] == 4 and payload["options"]["filters"] == 4 and payload["decay"]["lr"] == 3e-4
+
+
+def test_a_finished_run_says_so(tmp_path, capsys):
+    assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 0
+    assert main(["--resume", "auto", "--out", str(tmp_path)]) == 0
+    assert "already at step 2" in capsys.readouterr().out
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "began_fast.train", *TINY, "--steps", "100000",
+                             "--log-every", "1", "--out", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        runs = os.listdir(tmp_path) if tmp_path.exists() else []
+        if runs and os.path.exists(os.path.join(tmp_path, runs[0], "stats.jsonl")):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "SIGTERM at step" in err
+    run = only_run_dir(tmp_path)
+    saved = checkpoint.in_run(run)
+    assert len(saved) == 1 and checkpoint.load(saved[0])["step"] >= 1
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    result = run_cli("began_fast.train", *TINY, "--lr", "1e8", "--lr-floor", "1e-5", "--steps", "200",
+                     "--log-every", "1", "--ckpt-every", "1", "--out", tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "non-finite at step" in result.stderr
+    run = only_run_dir(tmp_path)
+    for path in checkpoint.in_run(run):     # every checkpoint left holds finite weights
+        weights = checkpoint.load(path)["G"]
+        assert all(torch.isfinite(t).all() for t in weights.values())
+
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    path = str(tmp_path / "ckpt-00000001.pt")
+    checkpoint.save(path, {"step": 1})
+
+    def broken_save(obj, f):
+        f.write(b"half a file")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        checkpoint.save(path, {"step": 2})
+    assert checkpoint.load(path)["step"] == 1 and os.listdir(tmp_path) == ["ckpt-00000001.pt"]
+
+
+def test_plateau_decay_halves_after_patience_and_stops_at_the_floor():
+    decay = PlateauDecay(lr=1e-4, patience=100, floor=3e-5)
+    assert decay.update(100, 1.0) == 1e-4
+    assert decay.update(150, 0.9) == 1e-4              # improving
+    assert decay.update(200, 0.95) == 1e-4             # 50 steps without improvement
+    assert decay.update(250, 0.95) == 5e-5             # 100 steps: halve
+    assert decay.update(300, 0.95) == 5e-5             # a fresh window for the new lr
+    assert decay.update(350, 0.95) == 3e-5             # halved again, held at the floor
+    assert decay.update(1000, 0.95) == 3e-5
+
+
+def test_sample_command_writes_grids(tmp_path):
+    assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 0
+    ckpt = checkpoint.in_run(only_run_dir(tmp_path))[-1]
+    result = run_cli("began_fast.sample", ckpt, "--out", tmp_path / "grids", "--count", "9",
+                     "--pairs", "2", "--frames", "5", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    from PIL import Image
+    samples = Image.open(tmp_path / "grids" / "samples.png")
+    walk = Image.open(tmp_path / "grids" / "interpolation.png")
+    assert samples.size == (3 * 34 + 2, 3 * 34 + 2) and walk.size == (5 * 34 + 2, 2 * 34 + 2)
+    bad = run_cli("began_fast.sample", tmp_path / "nope.pt")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
+
+
+def test_slerp_keeps_ends_and_norm():
+    from began_fast.sample import slerp
+    a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    walk = slerp(a, b, torch.linspace(0, 1, 5))[0]
+    assert torch.allclose(walk[0], a[0], atol=1e-6) and torch.allclose(walk[-1], b[0], atol=1e-6)
+    assert torch.allclose(walk.norm(dim=1), torch.ones(5), atol=1e-5)
