@@ -120,9 +120,11 @@ def apply_device_defaults(opts: Options, given: set, device_type: str) -> Option
     return dataclasses.replace(opts, **{k: v for k, v in defaults.items() if k not in given})
 
 
-def validate(opts: Options) -> None:
+def validate(opts: Options, device_type: str) -> None:
     """Raise OptionError with a one-line fix for the first impossible value."""
     checks = [
+        ("cudagraph" not in opts.backend or device_type == "cuda",
+         f"--backend {opts.backend} needs a CUDA device; use --backend eager or compile on the CPU"),
         (opts.size in IMAGE_SIZES, f"--size {opts.size}: must be a power of two from 32 up, one of {IMAGE_SIZES}"),
         (opts.batch >= 1, f"--batch {opts.batch}: must be at least 1"),
         (opts.steps >= 1, f"--steps {opts.steps}: must be at least 1"),

@@ -177,7 +177,16 @@ class DeviceImages:
     run inside a compiled function or a captured CUDA graph.
     """
 
-    def __init__(self, images: np.ndarray, device):
+    def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1):
+        if world > 1:
+            # Under torchrun each rank keeps its own shard, images[rank::world] cut to equal
+            # sizes (at most world - 1 images left out), so ranks never draw each other's
+            # images and every image keeps the same chance of being drawn.
+            per_rank = images.shape[0] // world
+            if per_rank == 0:
+                raise DataError(f"{images.shape[0]} image(s) cannot be shared among {world} processes; "
+                                "use more images or fewer processes")
+            images = np.ascontiguousarray(images[rank:per_rank * world:world])
         self.images = torch.from_numpy(images).to(device)
         self.count = self.images.shape[0]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from began_fast.data import DeviceImages
+from began_fast.distributed import all_reduce_mean
 from began_fast.began import discriminator_loss, generator_loss, new_stats
 from began_fast.began import l1_per_sample as l1_reference
 from began_fast.kernels import equilibrium_update, l1_per_sample
@@ -40,6 +41,7 @@ class StepState:
     kernels: str = "torch"
     precision: str = "fp32"
     channels_last: bool = False
+    world: int = 1             # processes training together (torchrun); batch is per process
 
     @property
     def memory_format(self):
@@ -47,7 +49,7 @@ class StepState:
 
 
 def new_state(G, D, data, *, batch, lr, gamma, lambda_k, kernels="torch", precision="fp32",
-              channels_last=False) -> StepState:
+              channels_last=False, world=1) -> StepState:
     """Fresh optimisers and controller state (k_0 = 0) for G and D on data's device."""
     device = data.images.device
     if channels_last:
@@ -66,7 +68,7 @@ def new_state(G, D, data, *, batch, lr, gamma, lambda_k, kernels="torch", precis
         step=torch.zeros((), dtype=torch.int64, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.int64, device=device),
         batch=batch, gamma=gamma, lambda_k=lambda_k, kernels=kernels, precision=precision,
-        channels_last=channels_last)
+        channels_last=channels_last, world=world)
 
 
 def autocast(state: StepState):
@@ -117,6 +119,13 @@ def train_step(state: StepState) -> None:
     real = state.data.sample(state.batch, state.memory_format)
     z = torch.rand(state.batch, state.G.latent, device=state.k.device) * 2 - 1
     loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, real, z)
+    if state.world > 1:
+        # The global batch: every rank's gradients and both losses averaged over the ranks
+        # (bucketed all-reduce; DDP's hooks do not see torch.autograd.grad), so all ranks
+        # apply the same update and k_t follows the global L(x) and L(G(z)).
+        *grads, loss_real, loss_fake = all_reduce_mean(
+            [*d_grads, *g_grads, loss_real.detach(), loss_fake.detach()], state.world)
+        d_grads, g_grads = grads[:len(d_grads)], grads[len(d_grads):]
     for params, grads in ((state.D.parameters(), d_grads), (state.G.parameters(), g_grads)):
         for p, g in zip(params, grads):
             p.grad = g
@@ -154,7 +163,8 @@ class StepRunner:
         if "cudagraph" in backend and state.k.device.type != "cuda":
             raise ValueError(f"--backend {backend} needs a CUDA device; use eager or compile on the CPU")
         self.backend, self.state, self.calls = backend, state, 0
-        self.fn = torch.compile(train_step) if backend.startswith("compile") else train_step
+        # Static shapes: the batch never changes within a run, so no dynamic-shape recompile.
+        self.fn = torch.compile(train_step, dynamic=False) if backend.startswith("compile") else train_step
         self.graph = None
         self.setup_calls = {"eager": 0, "compile": 1}.get(backend, self.WARMUP + 1)
 

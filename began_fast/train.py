@@ -21,7 +21,7 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from began_fast import checkpoint
+from began_fast import checkpoint, distributed
 from began_fast.began import STATS_FIELDS
 from began_fast.config import (RUN_CONTROL, OptionError, apply_device_defaults, parse_args,
                                validate, Options)
@@ -37,11 +37,15 @@ RECON_PAIRS = 16   # real images shown beside their reconstructions
 
 def main(argv=None) -> int:
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+    if distributed.env_rank() != 0:      # under torchrun only rank 0 warns; errors print anywhere
+        warnings.simplefilter("ignore")
     try:
         return Trainer(argv).run()
-    except (OptionError, DataError, checkpoint.CheckpointError) as e:
+    except (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        distributed.shutdown()
 
 
 def pick_device(name: str) -> torch.device:
@@ -58,19 +62,22 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     device = pick_device(opts.device)
     if opts.resume is None:
         opts = apply_device_defaults(opts, given, device.type)
-        validate(opts)
+        validate(opts, device.type)
         return opts, None, None
     path = checkpoint.latest(opts.out) if opts.resume == "auto" else opts.resume
     if path is None:
         raise checkpoint.CheckpointError(f"--resume auto: no checkpoint under {opts.out}; "
                                          "start a new run without --resume, or name --out")
-    payload = checkpoint.load(path)
+    try:
+        payload = checkpoint.load(path)
+    except checkpoint.CheckpointError as e:
+        raise checkpoint.CheckpointError(f"--resume {e}") from None
     saved = Options(**payload["options"])
     ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
     if ignored:
         warnings.warn("resuming keeps the checkpoint's " + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
     opts = dataclasses.replace(saved, **{k: getattr(opts, k) for k in given & set(RUN_CONTROL)})
-    validate(opts)
+    validate(opts, device.type)
     return opts, payload, path
 
 
@@ -90,37 +97,49 @@ class Trainer:
     def __init__(self, argv=None):
         self.opts, payload, ckpt_path = resolve_options(argv)
         opts = self.opts
-        self.device = pick_device(opts.device)
+        # Under torchrun: join the process group; cuda:LOCAL_RANK with NCCL, or gloo on the CPU.
+        self.dist = distributed.setup(pick_device(opts.device))
+        self.device = self.dist.device
         configure_precision(opts.precision)
         dataset = self._load_data()
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
-        self.state = new_state(G, D, DeviceImages(dataset.images, self.device), batch=opts.batch,
+        distributed.broadcast_module_(self.dist, G, D)     # every rank starts from rank 0's weights
+        if self.dist.world > 1:      # then each rank draws its own z and batches
+            torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
+        data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world)
+        self.state = new_state(G, D, data, batch=opts.batch,
                                lr=opts.lr, gamma=opts.gamma, lambda_k=opts.lambda_k,
                                kernels=opts.kernels, precision=opts.precision,
-                               channels_last=opts.channels_last)
+                               channels_last=opts.channels_last, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
         self.fixed_z = (torch.rand(GRID, opts.latent, generator=fixed) * 2 - 1).to(self.device)
-        self.fixed_real = self.state.data.images[:RECON_PAIRS].float() / 127.5 - 1
+        self.fixed_real = torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device).float() / 127.5 - 1
         self.step, self.elapsed = 0, 0.0
-        if payload is None:
-            self.run_dir = new_run_dir(opts.out, opts)
+        self.resumed_step, self.resumed_images = 0, 0     # for the global image count
+        if payload is None:     # rank 0 makes the folder; the others only need its name
+            self.run_dir = distributed.broadcast_object(
+                self.dist, new_run_dir(opts.out, opts) if self.dist.main else None)
         else:
             self.run_dir = os.path.dirname(os.path.abspath(ckpt_path))
             self._restore(payload)
-        with open(os.path.join(self.run_dir, "options.json"), "w") as f:
-            json.dump(opts.to_dict(), f, indent=2)
+        if self.dist.main:
+            with open(os.path.join(self.run_dir, "options.json"), "w") as f:
+                json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
+        self.stop_agreed = False     # under torchrun: every rank has agreed to stop
 
     def _load_data(self):
         opts = self.opts
         if opts.data is None:
             return builtin_shapes(opts.builtin_count, opts.size, opts.channels, opts.seed)
-        bar = lambda it, total: tqdm(it, total=total, desc="decoding images", unit="img", leave=False)
-        return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, bar)
+        bar = lambda it, total: tqdm(it, total=total, desc="decoding images", unit="img", leave=False,
+                                    disable=None if self.dist.main else True)   # None: on a terminal only
+        with distributed.local_main_first(self.dist):    # one decode per machine; the others read its cache
+            return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, bar)
 
     # -- checkpoints -------------------------------------------------------------------
     def _payload(self) -> dict:
@@ -133,7 +152,16 @@ class Trainer:
             "k": s.k.cpu(), "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "world": self.dist.world, "images": self._images(),
         }
+
+    def _rng_state(self) -> dict:
+        return {"cpu": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None}
+
+    def _images(self) -> int:
+        """Images trained on so far, over all ranks: each step takes batch x world."""
+        return self.resumed_images + (self.step - self.resumed_step) * self.opts.batch * self.dist.world
 
     def _restore(self, p: dict) -> None:
         s = self.state
@@ -151,41 +179,68 @@ class Trainer:
         s.stats.copy_(p["stats"])
         self.step, self.elapsed = p["step"], p["elapsed"]
         s.step.fill_(self.step)
-        torch.set_rng_state(p["rng_cpu"])
-        if self.device.type == "cuda" and p["rng_cuda"] is not None:
-            torch.cuda.set_rng_state_all(p["rng_cuda"])
+        world = p.get("world", 1)
+        self.resumed_step, self.resumed_images = self.step, p.get("images", self.step * self.opts.batch * world)
+        if len(set(distributed.all_gather_object(self.dist, self.step))) > 1:
+            raise checkpoint.CheckpointError("the processes resumed from different checkpoints; give "
+                                             "--resume a path that every machine sees the same")
+        if world == self.dist.world:     # each rank continues its own random stream exactly
+            mine = p["rng_ranks"][self.dist.rank] if "rng_ranks" in p else {"cpu": p["rng_cpu"], "cuda": p["rng_cuda"]}
+            torch.set_rng_state(mine["cpu"])
+            if self.device.type == "cuda" and mine["cuda"] is not None:
+                torch.cuda.set_rng_state_all(mine["cuda"])
+        else:
+            warnings.warn(f"the checkpoint was written by {world} process(es) and this run has {self.dist.world}: "
+                          "weights, optimisers, k_t and lr carry over; the data shards and random streams "
+                          "start afresh (from seed, rank and step)")
+            torch.manual_seed(distributed.rank_seed(self.opts.seed, self.dist.rank, self.step))
 
     def save_checkpoint(self) -> str:
         path = checkpoint.path_for(self.run_dir, self.step)
-        checkpoint.save(path, self._payload())
-        checkpoint.prune(self.run_dir, self.opts.keep_ckpts)
+        rng_ranks = distributed.all_gather_object(self.dist, self._rng_state())   # every rank's stream
+        if self.dist.main:
+            checkpoint.save(path, {**self._payload(), "rng_ranks": rng_ranks})
+            checkpoint.prune(self.run_dir, self.opts.keep_ckpts)
         return path
 
     # -- the loop ----------------------------------------------------------------------
     def run(self) -> int:
         opts, s = self.opts, self.state
         if self.step >= opts.steps:
-            print(f"the run is already at step {self.step} of --steps {opts.steps}; raise --steps to go on")
+            if self.dist.main:
+                print(f"the run is already at step {self.step} of --steps {opts.steps}; raise --steps to go on")
             return 0
         runner = StepRunner(opts.backend, s)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True)
-        print(f"run folder: {self.run_dir}", file=sys.stderr)
+        bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not self.dist.main)
+        if self.dist.main:
+            print(f"run folder: {self.run_dir}", file=sys.stderr)
         try:
-            return self._loop(runner, bar)
+            code, message = self._loop(runner, bar)
         finally:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if self.dist.main:
+            print(message, file=sys.stderr)
+        return code
 
     def _on_signal(self, signum, frame):
         self.stop_signal = signal.Signals(signum).name
 
-    def _loop(self, runner, bar) -> int:
+    def _stopping(self) -> bool:
+        """One process stops after the step a signal arrives in. Under torchrun every rank must
+        stop at the same step, or the others hang in the next all-reduce: the ranks agree
+        at each log interval (see _loop), so a signal takes effect there."""
+        return self.stop_agreed if self.dist.world > 1 else self.stop_signal is not None
+
+    def _loop(self, runner, bar) -> tuple[int, str]:
+        """Train until --steps, a signal or a non-finite loss: (exit code, last message)."""
         opts, s = self.opts, self.state
         interval_start, interval_steps = time.perf_counter(), 0
         setup_left = runner.setup_calls
-        while self.step < opts.steps and self.stop_signal is None:
+        while self.step < opts.steps and not self._stopping():
             runner()
             self.step += 1
             bar.update(1)
@@ -195,16 +250,22 @@ class Trainer:
                     self._sync()
                     took = time.perf_counter() - interval_start
                     self.elapsed += took
-                    bar.write(f"{opts.backend}: compile/capture and first {runner.setup_calls} steps took {took:.1f} s")
+                    if self.dist.main:
+                        bar.write(f"{opts.backend}: compile/capture and first {runner.setup_calls} steps took {took:.1f} s")
                     interval_start, interval_steps = time.perf_counter(), 0
             else:
                 interval_steps += 1
-            if self.step % opts.log_every == 0 or self.step == opts.steps:
+            # Only at multiples of --log-every, so a resumed run writes the same lines
+            # as one that never stopped; a partial interval stays in the checkpoint.
+            if self.step % opts.log_every == 0:
                 now = time.perf_counter()
                 if not self._log(bar, interval_steps, now - interval_start):
-                    return 1
+                    return self._report_nonfinite()
                 self.elapsed += now - interval_start
                 interval_start, interval_steps = time.perf_counter(), 0
+                if distributed.any_rank(self.dist, self.stop_signal is not None):
+                    self.stop_agreed = True
+                    self.stop_signal = self.stop_signal or "a signal to another process"
             if self.step % opts.sample_every == 0:
                 self.save_grids()
             if self.step % opts.ckpt_every == 0 and self._finite():
@@ -212,13 +273,13 @@ class Trainer:
         if not self._finite():
             return self._report_nonfinite()
         path = self.save_checkpoint()
+        launch = "python -m began_fast.train" if self.dist.world == 1 else "the same torchrun command and"
         if self.stop_signal:
-            print(f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
-                  f"continue with: python -m began_fast.train --resume {path}", file=sys.stderr)
-        else:
-            self.save_grids()
-            print(f"done: {self.step} steps; checkpoint {path}", file=sys.stderr)
-        return 0
+            return 0, (f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
+                       f"continue with: {launch} --resume {path}")
+        self.save_grids()
+        return 0, f"done: {self.step} steps; checkpoint {path}"
+
 
     def _sync(self):
         if self.device.type == "cuda":
@@ -227,12 +288,11 @@ class Trainer:
     def _finite(self) -> bool:
         return int(self.state.first_bad_step) < 0
 
-    def _report_nonfinite(self) -> int:
+    def _report_nonfinite(self) -> tuple[int, str]:
         kept = checkpoint.in_run(self.run_dir)
         last = f"the last good checkpoint, {kept[-1]}, is untouched" if kept else "no checkpoint was written"
-        print(f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; {last}. "
-              "Try a lower --lr or a different --gamma.", file=sys.stderr)
-        return 1
+        return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; {last}. "
+                   "Try a lower --lr or a different --gamma.")
 
     def _log(self, bar, steps: int, seconds: float) -> bool:
         """Read the interval's stats from the device (the only sync), write a stats line."""
@@ -245,16 +305,18 @@ class Trainer:
         means = {name: value / count for name, value in sums.items()}
         lr = self.decay.update(self.step, means["m_global"])
         s.lr.fill_(lr)
-        images_per_s = steps * opts.batch / seconds if steps and seconds > 0 else None
+        global_batch = opts.batch * self.dist.world
+        images_per_s = steps * global_batch / seconds if steps and seconds > 0 else None
         record = {
-            "step": self.step, "images": self.step * opts.batch,
+            "step": self.step, "images": self._images(),
             "loss_real": means["loss_real"], "loss_fake": means["loss_fake"],
             "loss_d": means["loss_d"], "loss_g": means["loss_fake"],
             "k": float(s.k), "m_global": means["m_global"], "lr": lr,
             "images_per_s": images_per_s, "time": self.elapsed + seconds,
         }
-        with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if self.dist.main:
+            with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
         bar.set_postfix_str(
             f"{images_per_s or 0:.0f} img/s L(x)={record['loss_real']:.4f} "
             f"L(G(z))={record['loss_fake']:.4f} k={record['k']:.4f} M={record['m_global']:.4f}")
@@ -262,6 +324,8 @@ class Trainer:
 
     @torch.no_grad()
     def save_grids(self) -> None:
+        if not self.dist.main:
+            return
         s = self.state
         samples = s.G(self.fixed_z)
         recon = s.D(self.fixed_real)

@@ -45,11 +45,12 @@ def dense_memory_format(t: torch.Tensor) -> torch.memory_format:
 
 
 @functools.lru_cache(maxsize=None)
-def num_programs_target(device_index) -> int:
+def num_programs_target(device: torch.device) -> int:
     """How many programs fill the GPU a few times over; a small number under the interpreter."""
-    if INTERPRET or device_index is None:
+    if INTERPRET or device.type != "cuda":
         return 4
-    return 4 * torch.cuda.get_device_properties(device_index).multi_processor_count
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return 4 * torch.cuda.get_device_properties(index).multi_processor_count
 
 
 # ----------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ def make_unreadable(tmp_path):
     (["--gamma", "1.5"], "--gamma 1.5"),
     (["--gamma", "-0.1"], "--gamma -0.1"),
     (["--lr", "0"], "--lr 0"),
+    (["--backend", "cudagraph"], "needs a CUDA device"),
     (["--resume", "/no/such/ckpt.pt"], "no such file"),
     (["--resume", "auto"], "no checkpoint under"),
 ])

@@ -1,0 +1,1 @@
+"""The began-fast benchmark suite (pytest-benchmark); see bench/README.md."""

@@ -1,0 +1,73 @@
+"""The whole training step, by every backend, kernels on and off, at several batches and precisions.
+
+Each case builds the state the way the trainer does, runs the runner's first
+`setup_calls` calls apart (compilation, CUDA-graph capture: `setup_s`), then times
+steady-state steps. Images/s count real images (the batch) per step. TFLOP/s come
+from one FlopCounterMode count per model and batch (common.step_flops); the
+fraction of peak is against a large matmul in the step's precision measured in the
+same session. Speed-ups over eager (kernels="torch", same batch and precision) are
+added to the JSON at the end of the session.
+"""
+import time
+
+import pytest
+import torch
+
+from bench import common
+from began_fast.step import StepRunner
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        cases = metafunc.config.bench_suite.step_cases
+        metafunc.parametrize("case", [
+            pytest.param(c, id=c.id, marks=[pytest.mark.skip(reason=c.skip)] if c.skip else [])
+            for c in cases])
+
+
+def test_step(benchmark, bench_suite, case):
+    suite, device, cfg = bench_suite, bench_suite.device, bench_suite.step_model
+    if case.kernels == "triton" and common.INTERPRETED:
+        pytest.skip("TRITON_INTERPRET=1 is set: benchmarks never time the Triton interpreter")
+    batch = case.batch
+    if batch == "max":
+        batch = common.largest_batch(cfg, case.precision, device)
+        if batch in (16, 64, 256):
+            pytest.skip(f"the largest batch that fits is {batch}, already benchmarked")
+    benchmark.group = f"step {cfg.name} b{case.batch} {case.precision}"
+    compiled = case.backend.startswith("compile")
+    try:
+        with common.skip_unavailable(f"{case.id} (batch {batch})"):
+            flops = common.step_flops(cfg, batch, case.precision, device)
+            if compiled:
+                torch._dynamo.reset()      # a cold compile per case, never a recompile limit hit
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            state = common.new_step_state(cfg, batch, case.kernels, case.precision, device)
+            runner = StepRunner(case.backend, state)
+            common.sync(device)
+            start = time.perf_counter()
+            for _ in range(runner.setup_calls):
+                runner()
+            common.sync(device)
+            setup_s = time.perf_counter() - start if runner.setup_calls else None
+            timing = common.measure(benchmark, runner, suite, energy=common.nvml(str(device)).energy_j)
+    finally:
+        state = runner = None
+        if compiled:
+            torch._dynamo.reset()
+        common.free_memory(device)
+
+    info = benchmark.extra_info
+    info.update(kind="step", model=cfg.name, size=cfg.size, filters=cfg.filters, latent=cfg.latent,
+                backend=case.backend, kernels=case.kernels, batch=batch, precision=case.precision,
+                setup_s=setup_s, flops_per_step=flops, gflop_per_image=flops / batch / 1e9)
+    if device.type == "cuda":
+        info["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30
+    if timing:
+        seconds = timing.pop("median_s")
+        info.update(timing, median_s=seconds, images_per_s=batch / seconds)
+        info.update(common.rate_facts(seconds, device, flops=flops, precision=case.precision))
+        if "energy_j_per_call" in timing:
+            info["energy_j_per_step"] = info.pop("energy_j_per_call")
+
