@@ -56,7 +56,7 @@ class Options:
 # Defaults that depend on the device, applied to options the user did not set.
 CUDA_DEFAULTS = dict(size=64, filters=128, latent=64, batch=16, steps=200000, log_every=100,
                      sample_every=2000, ckpt_every=5000)
-CPU_DEFAULTS = dict(size=32, filters=32, latent=32, batch=32, steps=1500, log_every=50,
+CPU_DEFAULTS = dict(size=32, filters=16, latent=32, batch=32, steps=2000, log_every=50,
                     sample_every=500, ckpt_every=500, builtin_count=8000, lr=2e-4)
 
 # Options a resumed run may change; every other one comes from the checkpoint.
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(jpg, png, webp, bmp); default: built-in generated shapes")
     add("--out", metavar="DIR", help="parent folder of the numbered run folders (default: runs)")
     add("--size", type=int, help=f"image side in pixels, one of {IMAGE_SIZES} (default: cuda 64, cpu 32)")
-    add("--filters", type=int, help="the paper's n, conv filters per level (default: cuda 128, cpu 32)")
+    add("--filters", type=int, help="the paper's n, conv filters per level (default: cuda 128, cpu 16)")
     add("--latent", type=int, help="the paper's h, size of z and of D's embedding (default: cuda 64, cpu 32)")
     add("--channels", type=int, choices=(1, 3), help="3 for RGB, 1 for grey (default: 3)")
     add("--skip", action="store_const", const=True, help="the paper's skip connections in the decoders")
@@ -82,9 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--crop", choices=CROPS, help="square crop before resizing: centre, or CelebA's 128 px face "
         "box at (top 50, left 25) (default: center)")
     add("--builtin-count", type=int, metavar="N", help="images in the built-in data set (default: cuda 20000, cpu 8000)")
-    add("--batch", type=int, help="images per step, real and fake each (default: 16 on cuda, 32 on cpu)")
+    add("--batch", type=int, help="images per step and process, real and fake each; under torchrun the global batch is batch x processes, and lr is not rescaled (default: 16 on cuda, 32 on cpu)")
     add("--steps", type=int, help="total steps of the run; a resumed run stops at the same step "
-        "(default: cuda 200000, cpu 1500)")
+        "(default: cuda 200000, cpu 2000)")
     add("--lr", type=float, help="Adam learning rate, G and D (default: cuda 1e-4, cpu 2e-4)")
     add("--lr-patience", type=int, metavar="STEPS", help="halve lr when M_global has not improved "
         "for this many steps (default: 5000)")

@@ -98,6 +98,14 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
+def wait_for_all(ctx: Context) -> None:
+    """Block until every rank gets here. Called at the end of a run, so that no rank tears
+    its process group down while rank 0 is still writing (gloo can abort a process whose
+    peer disconnects mid-teardown)."""
+    if ctx.world > 1:
+        dist.barrier()
+
+
 def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     """The seed of rank `rank`'s z and batch stream: distinct per rank, and distinct from
     `seed` itself, which initialises the (common) weights."""

@@ -5,7 +5,6 @@ the weight and bias gradients (never the input gradient). The training step runs
 D once on [real; fake] and scales the fake half by -k_t, so one backward pass
 gives D the gradient of L(x) - k_t L(G(z)) and G the gradient of L(G(z)).
 """
-import math
 
 import torch
 from torch import nn
@@ -21,7 +20,7 @@ class ConvELU(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.empty(out_channels))
         self.stride, self.elu, self.impl = stride, elu, impl
-        _init_like_torch(self.weight, self.bias)
+        init_glorot(self.weight, self.bias)
 
     def forward(self, x, weight_grad_scale=None):
         return conv2d_elu(x, self.weight, self.bias, self.stride, 1, self.elu,
@@ -49,6 +48,9 @@ class _LinearScaledGrad(torch.autograd.Function):
 class Linear(nn.Linear):
     """nn.Linear that also takes a per-sample weight-gradient scale."""
 
+    def reset_parameters(self):
+        init_glorot(self.weight, self.bias)
+
     def forward(self, x, weight_grad_scale=None):
         if weight_grad_scale is None:
             return super().forward(x)
@@ -59,8 +61,15 @@ class Linear(nn.Linear):
         return _LinearScaledGrad.apply(x, self.weight, self.bias, weight_grad_scale)
 
 
-def _init_like_torch(weight, bias):
-    """nn.Conv2d's default initialisation, so both impls start from the same weights."""
-    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
-    bound = 1 / math.sqrt(weight[0].numel())
-    nn.init.uniform_(bias, -bound, bound)
+def init_glorot(weight, bias):
+    """Glorot-uniform weights, zero biases.
+
+    Not torch's default (Kaiming-uniform with a = sqrt(5), variance 1/(3 fan_in)), nor the
+    authors' normal(0, 0.01): with either, the signal shrinks through the ~10 ELU layers of
+    each network, so at step 0 D's reconstruction hardly depends on its input and G's output
+    hardly on z, and training spends its first thousands of steps escaping a constant image.
+    Glorot keeps the variance about constant layer to layer (measured on 32 px, n = 32: G's
+    output varies over z 20x more than with torch's default at initialisation).
+    """
+    nn.init.xavier_uniform_(weight)
+    nn.init.zeros_(bias)

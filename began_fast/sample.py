@@ -1,6 +1,6 @@
 """`python -m began_fast.sample`: image grids from a checkpoint.
 
-    python -m began_fast.sample runs/00000-shapes-32px/ckpt-00001500.pt
+    python -m began_fast.sample runs/00000-shapes-32px/ckpt-00002000.pt
     python -m began_fast.sample CKPT --count 100 --pairs 8 --frames 10 --out grids/
 
 Writes samples.png (a grid of `count` samples) and interpolation.png (one row per

@@ -143,6 +143,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
     def _payload(self) -> dict:
+        """Everything but the random streams, which save_checkpoint gathers from every rank."""
         s = self.state
         return {
             "step": self.step, "elapsed": self.elapsed, "options": self.opts.to_dict(),
@@ -150,8 +151,6 @@ class Trainer:
             "G": s.G.state_dict(), "D": s.D.state_dict(),
             "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(),
             "k": s.k.cpu(), "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "world": self.dist.world, "images": self._images(),
         }
 
@@ -179,13 +178,13 @@ class Trainer:
         s.stats.copy_(p["stats"])
         self.step, self.elapsed = p["step"], p["elapsed"]
         s.step.fill_(self.step)
-        world = p.get("world", 1)
-        self.resumed_step, self.resumed_images = self.step, p.get("images", self.step * self.opts.batch * world)
+        world = p["world"]
+        self.resumed_step, self.resumed_images = self.step, p["images"]
         if len(set(distributed.all_gather_object(self.dist, self.step))) > 1:
             raise checkpoint.CheckpointError("the processes resumed from different checkpoints; give "
                                              "--resume a path that every machine sees the same")
         if world == self.dist.world:     # each rank continues its own random stream exactly
-            mine = p["rng_ranks"][self.dist.rank] if "rng_ranks" in p else {"cpu": p["rng_cpu"], "cuda": p["rng_cuda"]}
+            mine = p["rng_ranks"][self.dist.rank]
             torch.set_rng_state(mine["cpu"])
             if self.device.type == "cuda" and mine["cuda"] is not None:
                 torch.cuda.set_rng_state_all(mine["cuda"])
@@ -224,6 +223,7 @@ class Trainer:
                 signal.signal(sig, handler)
         if self.dist.main:
             print(message, file=sys.stderr)
+        distributed.wait_for_all(self.dist)
         return code
 
     def _on_signal(self, signum, frame):

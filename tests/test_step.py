@@ -88,7 +88,7 @@ def test_compiled_step_with_interpreted_triton_kernels_equals_eager():
     assert_compiled_equals_eager("triton", 2)
 
 
-def test_lr_and_k_changes_do_not_recompile():
+def test_lr_k_and_data_changes_do_not_recompile():
     torch._dynamo.reset()
     state = tiny_state(seed=4)
     runner = StepRunner("compile", state)
@@ -98,6 +98,7 @@ def test_lr_and_k_changes_do_not_recompile():
     for lr in (5e-4, 2.5e-4):
         state.lr.fill_(lr)
         state.k.fill_(0.5)
+        state.data.images.copy_(torch.randint_like(state.data.images, 256))
         runner()
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_after_first
 
