@@ -51,6 +51,10 @@ def test_step_flops_are_below_the_naive_step_less_one_fake_forward_of_d():
           f"one D forward on fake {d_forward_fake / 1e6:.1f} M")
 
 
+def params(state):
+    return [*state.G.parameters(), *state.D.parameters()]
+
+
 def run_steps(state, backend, steps):
     runner = StepRunner(backend, state)
     for _ in range(steps):
@@ -61,16 +65,20 @@ def run_steps(state, backend, steps):
 def assert_compiled_equals_eager(kernels, steps):
     torch._dynamo.reset()
     eager = run_steps(tiny_state(kernels, seed=3), "eager", steps)
+    start = [p.detach().clone() for p in params(tiny_state(kernels, seed=3))]
     # Inductor's own RNG would draw different z and batches; fall back to torch's.
     with torch._inductor.config.patch(fallback_random=True):
         compiled = run_steps(tiny_state(kernels, seed=3), "compile", steps)
-    # Tolerance: Adam moves each weight by up to lr = 1e-3 a step, 2e-2 in 20 steps; fused
-    # kernels reorder float sums, so weights may differ by a few 1e-5 (1.3e-5 seen with torch ops).
-    for a, b in zip(list(eager.G.parameters()) + list(eager.D.parameters()),
-                    list(compiled.G.parameters()) + list(compiled.D.parameters())):
-        assert torch.allclose(a, b, rtol=0, atol=1e-4)
-    assert torch.allclose(eager.k, compiled.k, atol=1e-5)
-    assert torch.allclose(eager.stats, compiled.stats, rtol=1e-4)   # includes sum of M_global
+    # Tolerance: the compiled step reorders float sums, and a GAN step amplifies such
+    # differences (Adam turns a tiny gradient difference into one of up to lr = 1e-3 a
+    # step). Over 20 steps the weights moved up to 3e-2 and differed by 2.5e-4, k_t moved
+    # 4.6e-2 and differed by 1.1e-4, the stats by 3e-4 relative (torch ops, 2026-11-24).
+    # A wrong step (a lost -k_t scale, a missing update) differs by the size of the moves.
+    moved = max((a - b).abs().max() for a, b in zip(params(eager), start))
+    for a, b in zip(params(eager), params(compiled)):
+        assert (a - b).abs().max() <= 0.02 * moved
+    assert torch.allclose(eager.k, compiled.k, atol=5e-4)
+    assert torch.allclose(eager.stats, compiled.stats, rtol=1e-3)   # includes sum of M_global
     assert int(compiled.step) == steps and eager.k > 0
 
 
