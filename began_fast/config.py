@@ -57,7 +57,7 @@ class Options:
 CUDA_DEFAULTS = dict(size=64, filters=128, latent=64, batch=16, steps=200000, log_every=100,
                      sample_every=2000, ckpt_every=5000)
 # On the CPU, gamma 1 and lambda_k 0.01 (not the paper's 0.5 and 0.001): with those, this
-# small G collapses onto the background within 100 steps and its samples stay one image
+# small G stops depending on z within a few hundred steps and its samples stay one image
 # for thousands of steps; see README, "Where this differs from the paper".
 CPU_DEFAULTS = dict(size=32, filters=16, latent=32, batch=32, steps=2500, log_every=50,
                     sample_every=500, ckpt_every=500, builtin_count=8000, lr=2e-4,
