@@ -10,6 +10,8 @@ import re
 
 import torch
 
+from began_fast.files import atomic_write
+
 FORMAT = "began_fast.checkpoint.v1"
 NAME = "ckpt-{step:08d}.pt"
 PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
@@ -21,16 +23,8 @@ class CheckpointError(ValueError):
 
 def save(path: str, payload: dict) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename over."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path, durable=True) as f:
+        torch.save({"format": FORMAT, **payload}, f)
 
 
 def load(path: str) -> dict:

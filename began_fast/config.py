@@ -1,50 +1,84 @@
-"""All options of a training run: one dataclass, its command line, and its validation.
+"""All options of a training run: the names of their choices, one dataclass, the defaults
+that depend on the device, the command line, and validation.
 
-Options left unset on the command line get device-dependent defaults: on CUDA the
-paper's 64 px, n = 128, batch 16; on the CPU a small configuration that visibly
-learns in a few minutes.
+Imports nothing heavy (no torch), so other modules take their constants from here
+and `--help` answers at once.
 """
 import argparse
 import dataclasses
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from began_fast.data import CROPS
-from began_fast.model import IMAGE_SIZES
-from began_fast.step import BACKENDS, PRECISIONS
+IMAGE_SIZES = (32, 64, 128, 256)
+CROPS = ("center", "celeba")
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("eager", "compile", "cudagraph", "compile-cudagraph")
+KERNELS = ("torch", "triton")      # the same words as began_fast.kernels.KERNELS
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 class OptionError(ValueError):
     """An impossible option value, reported as a one-line message."""
 
 
+class PerDevice(NamedTuple):
+    cuda: object
+    cpu: object
+
+
+# Defaults that depend on the training device, for options the user did not set. On CUDA,
+# the paper's; Options' own defaults are these CUDA values. On the CPU, a small
+# configuration that trains in a few minutes, with gamma 1 and lambda_k 0.01 (not the
+# paper's 0.5 and 0.001): with those, this small G stops depending on z within a few
+# hundred steps; see README, "Where this differs from the paper".
+DEVICE_DEFAULTS = dict(
+    size=PerDevice(64, 32),
+    filters=PerDevice(128, 16),
+    latent=PerDevice(64, 32),
+    builtin_count=PerDevice(20000, 8000),
+    batch=PerDevice(16, 32),
+    steps=PerDevice(200000, 2500),
+    lr=PerDevice(1e-4, 2e-4),
+    gamma=PerDevice(0.5, 1.0),
+    lambda_k=PerDevice(0.001, 0.01),
+    log_every=PerDevice(100, 50),
+    sample_every=PerDevice(2000, 500),
+    ckpt_every=PerDevice(5000, 500),
+)
+
+
+def _cuda(name):
+    return DEVICE_DEFAULTS[name].cuda
+
+
 @dataclass
 class Options:
     data: str | None = None          # image folder; None = built-in shapes
     out: str = "runs"
-    size: int = 64
-    filters: int = 128               # the paper's n
-    latent: int = 64                 # the paper's h, also the size of z
+    size: int = _cuda("size")
+    filters: int = _cuda("filters")  # the paper's n
+    latent: int = _cuda("latent")    # the paper's h, also the size of z
     channels: int = 3
     skip: bool = False
     tanh: bool = False
     crop: str = "center"
-    builtin_count: int = 20000
-    batch: int = 16
-    steps: int = 200000
-    lr: float = 1e-4
+    builtin_count: int = _cuda("builtin_count")
+    batch: int = _cuda("batch")
+    steps: int = _cuda("steps")
+    lr: float = _cuda("lr")
     lr_patience: int = 5000
     lr_floor: float = 1e-5
-    gamma: float = 0.5
-    lambda_k: float = 0.001
+    gamma: float = _cuda("gamma")
+    lambda_k: float = _cuda("lambda_k")
     seed: int = 0
     device: str = "auto"
     backend: str = "eager"
     kernels: str = "torch"
     precision: str = "fp32"
     channels_last: bool = False
-    log_every: int = 100
-    sample_every: int = 2000
-    ckpt_every: int = 5000
+    log_every: int = _cuda("log_every")
+    sample_every: int = _cuda("sample_every")
+    ckpt_every: int = _cuda("ckpt_every")
     keep_ckpts: int = 3
     resume: str | None = None
     cache_dir: str | None = None
@@ -53,19 +87,19 @@ class Options:
         return dataclasses.asdict(self)
 
 
-# Defaults that depend on the device, applied to options the user did not set.
-CUDA_DEFAULTS = dict(size=64, filters=128, latent=64, batch=16, steps=200000, log_every=100,
-                     sample_every=2000, ckpt_every=5000)
-# On the CPU, gamma 1 and lambda_k 0.01 (not the paper's 0.5 and 0.001): with those, this
-# small G stops depending on z within a few hundred steps and its samples stay one image
-# for thousands of steps; see README, "Where this differs from the paper".
-CPU_DEFAULTS = dict(size=32, filters=16, latent=32, batch=32, steps=2500, log_every=50,
-                    sample_every=500, ckpt_every=500, builtin_count=8000, lr=2e-4,
-                    gamma=1.0, lambda_k=0.01)
-
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume")
+
+_OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Options)}
+
+
+def default_text(name: str) -> str:
+    """'cuda 64, cpu 32' for a device-dependent default, else Options' own default."""
+    if name in DEVICE_DEFAULTS:
+        cuda, cpu = DEVICE_DEFAULTS[name]
+        return f"cuda {cuda:g}, cpu {cpu:g}"
+    return str(_OPTION_DEFAULTS[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,42 +107,53 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m began_fast.train", allow_abbrev=False,
         description="Train a BEGAN (Boundary Equilibrium GAN, arXiv 1703.10717). Defaults marked "
                     "cuda/cpu depend on the device.")
-    add = p.add_argument
-    add("--data", metavar="DIR", help="folder of images, searched recursively "
-        "(jpg, png, webp, bmp); default: built-in generated shapes")
-    add("--out", metavar="DIR", help="parent folder of the numbered run folders (default: runs)")
-    add("--size", type=int, help=f"image side in pixels, one of {IMAGE_SIZES} (default: cuda 64, cpu 32)")
-    add("--filters", type=int, help="the paper's n, conv filters per level (default: cuda 128, cpu 16)")
-    add("--latent", type=int, help="the paper's h, size of z and of D's embedding (default: cuda 64, cpu 32)")
-    add("--channels", type=int, choices=(1, 3), help="3 for RGB, 1 for grey (default: 3)")
-    add("--skip", action="store_const", const=True, help="the paper's skip connections in the decoders")
-    add("--tanh", action="store_const", const=True, help="squash the decoders' output with tanh")
-    add("--crop", choices=CROPS, help="square crop before resizing: centre, or CelebA's 128 px face "
-        "box at (top 50, left 25) (default: center)")
-    add("--builtin-count", type=int, metavar="N", help="images in the built-in data set (default: cuda 20000, cpu 8000)")
-    add("--batch", type=int, help="images per step and process, real and fake each; under torchrun the global batch is batch x processes, and lr is not rescaled (default: 16 on cuda, 32 on cpu)")
-    add("--steps", type=int, help="total steps of the run; a resumed run stops at the same step "
-        "(default: cuda 200000, cpu 2500)")
-    add("--lr", type=float, help="Adam learning rate, G and D (default: cuda 1e-4, cpu 2e-4)")
-    add("--lr-patience", type=int, metavar="STEPS", help="halve lr when M_global has not improved "
-        "for this many steps (default: 5000)")
-    add("--lr-floor", type=float, help="lr is never halved below this (default: 1e-5)")
-    add("--gamma", type=float, help="diversity ratio E[L(G(z))]/E[L(x)], in [0, 1] (default: cuda 0.5, cpu 1.0)")
-    add("--lambda-k", type=float, help="k_t's proportional gain (default: cuda 0.001, cpu 0.01)")
-    add("--seed", type=int, help="seed for weights, z and batches (default: 0)")
-    add("--device", choices=("auto", "cpu", "cuda"), help="training device (default: auto, cuda when present)")
-    add("--backend", choices=BACKENDS, help="how the step runs: eager (reference), compile "
-        "(torch.compile), cudagraph (eager step captured and replayed), compile-cudagraph (default: eager)")
-    add("--kernels", choices=("torch", "triton"), help="torch ops, or the fused Triton kernels (default: torch)")
-    add("--precision", choices=PRECISIONS, help="fp32, tf32 matmuls/convs, or bf16 autocast with "
-        "fp32 master weights (default: fp32)")
-    add("--channels-last", action="store_const", const=True, help="NHWC memory layout for convolutions")
-    add("--log-every", type=int, metavar="STEPS", help="steps between progress/stats lines (default: cuda 100, cpu 50)")
-    add("--sample-every", type=int, metavar="STEPS", help="steps between sample grids (default: cuda 2000, cpu 500)")
-    add("--ckpt-every", type=int, metavar="STEPS", help="steps between checkpoints (default: cuda 5000, cpu 500)")
-    add("--keep-ckpts", type=int, metavar="N", help="checkpoints kept per run, newest first (default: 3)")
-    add("--resume", metavar="PATH|auto", help="continue from a checkpoint file, or 'auto' for the newest one in --out")
-    add("--cache-dir", metavar="DIR", help="where decoded image folders are cached (default: ~/.cache/began_fast)")
+
+    def add(flag, help, show_default=True, **kw):
+        """One option; its help ends with its default, taken from Options and DEVICE_DEFAULTS."""
+        if show_default:
+            help += f" (default: {default_text(flag[2:].replace('-', '_'))})"
+        p.add_argument(flag, help=help, **kw)
+
+    def switch(flag, help):
+        add(flag, help, show_default=False, action="store_const", const=True)
+
+    add("--data", "folder of images, searched recursively (jpg, png, webp, bmp); "
+        "default: built-in generated shapes", show_default=False, metavar="DIR")
+    add("--out", "parent folder of the numbered run folders", metavar="DIR")
+    add("--size", f"image side in pixels, one of {IMAGE_SIZES}", type=int)
+    add("--filters", "the paper's n, conv filters per level", type=int)
+    add("--latent", "the paper's h, size of z and of D's embedding", type=int)
+    add("--channels", "3 for RGB, 1 for grey", type=int, choices=(1, 3))
+    switch("--skip", "the paper's skip connections in the decoders")
+    switch("--tanh", "squash the decoders' output with tanh")
+    add("--crop", "square crop before resizing: centre, or CelebA's 128 px face box at "
+        "(top 50, left 25)", choices=CROPS)
+    add("--builtin-count", "images in the built-in data set", type=int, metavar="N")
+    add("--batch", "images per step and process, real and fake each; under torchrun the "
+        "global batch is batch x processes, and lr is not rescaled", type=int)
+    add("--steps", "total steps of the run; a resumed run stops at the same step", type=int)
+    add("--lr", "Adam learning rate, G and D", type=float)
+    add("--lr-patience", "halve lr when M_global has not improved for this many steps",
+        type=int, metavar="STEPS")
+    add("--lr-floor", "lr is never halved below this", type=float)
+    add("--gamma", "diversity ratio E[L(G(z))]/E[L(x)], in [0, 1]", type=float)
+    add("--lambda-k", "k_t's proportional gain", type=float)
+    add("--seed", "seed for weights, z and batches", type=int)
+    add("--device", "training device; auto: cuda when present", choices=DEVICES)
+    add("--backend", "how the step runs: eager (reference), compile (torch.compile), "
+        "cudagraph (eager step captured and replayed), compile-cudagraph", choices=BACKENDS)
+    add("--kernels", "torch ops, or the fused Triton kernels", choices=KERNELS)
+    add("--precision", "fp32, tf32 matmuls/convs, or bf16 autocast with fp32 master weights",
+        choices=PRECISIONS)
+    switch("--channels-last", "NHWC memory layout for convolutions")
+    add("--log-every", "steps between progress/stats lines", type=int, metavar="STEPS")
+    add("--sample-every", "steps between sample grids", type=int, metavar="STEPS")
+    add("--ckpt-every", "steps between checkpoints", type=int, metavar="STEPS")
+    add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
+    add("--resume", "continue from a checkpoint file, or 'auto' for the newest one in --out",
+        show_default=False, metavar="PATH|auto")
+    add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
+        show_default=False, metavar="DIR")
     return p
 
 
@@ -120,8 +165,9 @@ def parse_args(argv=None) -> tuple[Options, set]:
 
 
 def apply_device_defaults(opts: Options, given: set, device_type: str) -> Options:
-    defaults = CUDA_DEFAULTS if device_type == "cuda" else CPU_DEFAULTS
-    return dataclasses.replace(opts, **{k: v for k, v in defaults.items() if k not in given})
+    column = "cuda" if device_type == "cuda" else "cpu"
+    return dataclasses.replace(opts, **{k: getattr(v, column) for k, v in DEVICE_DEFAULTS.items()
+                                        if k not in given})
 
 
 def validate(opts: Options, device_type: str) -> None:

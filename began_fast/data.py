@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from began_fast.files import atomic_write
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CROPS = ("center", "celeba")
 CACHE_VERSION = 1
 
 
@@ -129,9 +130,8 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
         warnings.warn(f"{upscaled} image(s) smaller than {size} px were upscaled; expect blurrier samples")
     stacked = np.stack(images)
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = f"{cache_file}.tmp{os.getpid()}.npz"
-    np.savez(tmp, images=stacked)
-    os.replace(tmp, cache_file)
+    with atomic_write(cache_file) as f:
+        np.savez(f, images=stacked)
     return ImageSet(stacked, key)
 
 
@@ -197,4 +197,9 @@ class DeviceImages:
         x = self.images.index_select(0, index)
         flip = torch.rand(batch, 1, 1, 1, device=device) < 0.5
         x = torch.where(flip, x.flip(3), x)
-        return (x.float() / 127.5 - 1.0).contiguous(memory_format=memory_format)
+        return to_signed_unit(x).contiguous(memory_format=memory_format)
+
+
+def to_signed_unit(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images in [0, 255] -> float32 in [-1, 1], the range the networks train on."""
+    return images.float() / 127.5 - 1.0

@@ -1,8 +1,8 @@
 """Image grids written as PNG files (samples, reconstructions, interpolations)."""
-import os
-
 import numpy as np
 import torch
+
+from began_fast.files import atomic_write
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -24,6 +24,5 @@ def save_grid(images: torch.Tensor, path: str, columns: int) -> None:
         r, col = divmod(i, columns)
         canvas[gap + r * (s + gap):gap + r * (s + gap) + s, gap + col * (s + gap):gap + col * (s + gap) + s] = tile
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
-    tmp = f"{path}.tmp{os.getpid()}.png"
-    image.save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        image.save(f, format="PNG")

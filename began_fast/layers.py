@@ -1,9 +1,9 @@
 """The two layers the BEGAN networks are built from, parameterised like torch's own.
 
-Both accept `weight_grad_scale`, a [B] tensor that weights each sample's share of
-the weight and bias gradients (never the input gradient). The training step runs
-D once on [real; fake] and scales the fake half by -k_t, so one backward pass
-gives D the gradient of L(x) - k_t L(G(z)) and G the gradient of L(G(z)).
+Both accept `weight_grad_scale`, a [B] tensor that weights each sample's share of the
+weight and bias gradients (never the input gradient); step.single_pass_losses says
+why the training step needs it. Which conv+ELU runs (Triton or torch) is the kernel
+switch's choice (began_fast.kernels.use), not the layer's.
 """
 
 import torch
@@ -15,20 +15,20 @@ from began_fast.kernels import conv2d_elu
 class ConvELU(nn.Module):
     """3x3 convolution, padding 1, followed by ELU (unless elu=False)."""
 
-    def __init__(self, in_channels, out_channels, stride=1, elu=True, impl="torch"):
+    def __init__(self, in_channels, out_channels, stride=1, elu=True):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 3, 3))
         self.bias = nn.Parameter(torch.empty(out_channels))
-        self.stride, self.elu, self.impl = stride, elu, impl
+        self.stride, self.elu = stride, elu
         init_glorot(self.weight, self.bias)
 
     def forward(self, x, weight_grad_scale=None):
         return conv2d_elu(x, self.weight, self.bias, self.stride, 1, self.elu,
-                          weight_grad_scale=weight_grad_scale, impl=self.impl)
+                          weight_grad_scale=weight_grad_scale)
 
     def extra_repr(self):
         cout, cin = self.weight.shape[:2]
-        return f"{cin}, {cout}, stride={self.stride}, elu={self.elu}, impl={self.impl}"
+        return f"{cin}, {cout}, stride={self.stride}, elu={self.elu}"
 
 
 class _LinearScaledGrad(torch.autograd.Function):

@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from began_fast.config import IMAGE_SIZES
 from began_fast.layers import ConvELU, Linear
-
-IMAGE_SIZES = (32, 64, 128, 256)
 
 
 def levels(image_size: int) -> int:
@@ -25,16 +24,16 @@ def levels(image_size: int) -> int:
 class Encoder(nn.Module):
     """Image [B, C, S, S] -> embedding [B, h]; channels grow n, 2n, ..., R*n."""
 
-    def __init__(self, image_size, n, h, channels, impl="torch"):
+    def __init__(self, image_size, n, h, channels):
         super().__init__()
         r = levels(image_size)
-        convs = [ConvELU(channels, n, impl=impl)]
+        convs = [ConvELU(channels, n)]
         for level in range(1, r + 1):
             width = level * n
-            convs += [ConvELU(convs[-1].weight.shape[0], width, impl=impl),
-                      ConvELU(width, width, impl=impl)]
+            convs += [ConvELU(convs[-1].weight.shape[0], width),
+                      ConvELU(width, width)]
             if level < r:
-                convs.append(ConvELU(width, (level + 1) * n, stride=2, impl=impl))
+                convs.append(ConvELU(width, (level + 1) * n, stride=2))
         self.convs = nn.ModuleList(convs)
         self.fc = Linear(8 * 8 * r * n, h)
 
@@ -52,15 +51,15 @@ class Decoder(nn.Module):
     tanh: squash the output to (-1, 1); off in the paper.
     """
 
-    def __init__(self, image_size, n, h, channels, skip=False, tanh=False, impl="torch"):
+    def __init__(self, image_size, n, h, channels, skip=False, tanh=False):
         super().__init__()
         self.n, self.skip, self.tanh = n, skip, tanh
         self.fc = Linear(h, 8 * 8 * n)
         self.levels = nn.ModuleList()
         for level in range(levels(image_size)):
             first_in = 2 * n if (skip and level > 0) else n
-            self.levels.append(nn.ModuleList([ConvELU(first_in, n, impl=impl), ConvELU(n, n, impl=impl)]))
-        self.out = ConvELU(n, channels, elu=False, impl=impl)
+            self.levels.append(nn.ModuleList([ConvELU(first_in, n), ConvELU(n, n)]))
+        self.out = ConvELU(n, channels, elu=False)
 
     def forward(self, z, weight_grad_scale=None):
         h0 = self.fc(z, weight_grad_scale).view(-1, self.n, 8, 8)
@@ -78,10 +77,10 @@ class Decoder(nn.Module):
 class Generator(nn.Module):
     """z [B, h] -> images [B, channels, S, S]."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, impl="torch"):
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False):
         super().__init__()
         self.latent = h
-        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, impl)
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh)
 
     def forward(self, z):
         return self.decoder(z)
@@ -90,20 +89,18 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """The auto-encoder: images -> reconstructions of the same shape."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, impl="torch"):
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False):
         super().__init__()
-        self.encoder = Encoder(image_size, n, h, channels, impl)
-        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, impl)
+        self.encoder = Encoder(image_size, n, h, channels)
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh)
 
     def forward(self, x, weight_grad_scale=None):
         return self.decoder(self.encoder(x, weight_grad_scale), weight_grad_scale)
 
 
-def set_kernels(module: nn.Module, impl: str) -> None:
-    """Switch every conv+ELU layer to the 'torch' or 'triton' implementation."""
-    for layer in module.modules():
-        if isinstance(layer, ConvELU):
-            layer.impl = impl
+def sample_z(count: int, latent: int, device=None, generator=None) -> torch.Tensor:
+    """z ~ U[-1, 1]^latent, [count, latent] float32: the prior both G and the grids draw from."""
+    return torch.rand(count, latent, device=device, generator=generator) * 2 - 1
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -113,5 +110,5 @@ def count_parameters(module: nn.Module) -> int:
 def build_networks(opts, device) -> tuple:
     """(G, D) for a run's options (an Options or anything with the same fields)."""
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
-              skip=opts.skip, tanh=opts.tanh, impl=opts.kernels)
+              skip=opts.skip, tanh=opts.tanh)
     return Generator(**kw).to(device), Discriminator(**kw).to(device)

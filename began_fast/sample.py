@@ -14,10 +14,11 @@ import sys
 
 import torch
 
-from began_fast import checkpoint
-from began_fast.config import Options
+from began_fast import checkpoint, kernels
+from began_fast.config import DEVICES, OptionError, Options
+from began_fast.devices import pick_device
 from began_fast.images import save_grid
-from began_fast.model import build_networks
+from began_fast.model import build_networks, sample_z
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -38,7 +39,7 @@ def parse_args(argv):
     p.add_argument("--pairs", type=int, default=8, help="rows of interpolation.png (default: 8)")
     p.add_argument("--frames", type=int, default=10, help="images per interpolation row (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="seed for z (default: 0)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto (cuda when present)")
     return p.parse_args(argv)
 
 
@@ -54,12 +55,13 @@ def main(argv=None) -> int:
     except checkpoint.CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda: no CUDA device is visible; use --device cpu", file=sys.stderr)
+    try:
+        device = pick_device(args.device)
+    except OptionError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    device = torch.device("cuda" if args.device != "cpu" and torch.cuda.is_available() else "cpu")
     opts = Options(**payload["options"])
-    opts.kernels = "torch"          # same weights either way; torch runs everywhere
+    kernels.use("torch")            # same weights either way; torch runs everywhere
     G, _ = build_networks(opts, device)
     G.load_state_dict(payload["G"])
     G.eval()
@@ -67,8 +69,8 @@ def main(argv=None) -> int:
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     os.makedirs(out, exist_ok=True)
     gen = torch.Generator().manual_seed(args.seed)
-    z = torch.rand(args.count, opts.latent, generator=gen) * 2 - 1
-    ends = torch.rand(2, args.pairs, opts.latent, generator=gen) * 2 - 1
+    z = sample_z(args.count, opts.latent, generator=gen)
+    ends = sample_z(2 * args.pairs, opts.latent, generator=gen).view(2, args.pairs, opts.latent)
     walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
     with torch.no_grad():
         save_grid(G(z.to(device)), os.path.join(out, "samples.png"), columns=math.ceil(math.sqrt(args.count)))

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
+from began_fast.config import BACKENDS, Options
 from began_fast.data import DeviceImages
 from began_fast.distributed import all_reduce_mean
-from began_fast.began import discriminator_loss, generator_loss, new_stats
-from began_fast.began import l1_per_sample as l1_reference
-from began_fast.kernels import equilibrium_update, l1_per_sample
-
-BACKENDS = ("eager", "compile", "cudagraph", "compile-cudagraph")
-PRECISIONS = ("fp32", "tf32", "bf16")
+from began_fast.kernels import equilibrium_update, l1_per_sample, l1_per_sample_reference, new_stats
+from began_fast.model import sample_z
 
 
 @dataclass
@@ -32,13 +29,12 @@ class StepState:
     data: DeviceImages
     k: torch.Tensor            # k_t, 0-dim float32
     lr: torch.Tensor           # both optimisers' learning rate, 0-dim float32
-    stats: torch.Tensor        # running sums, layout began.STATS_FIELDS
+    stats: torch.Tensor        # running sums, layout kernels.STATS_FIELDS
     step: torch.Tensor         # steps taken, 0-dim int64
     first_bad_step: torch.Tensor   # first step whose loss was not finite, or -1
     batch: int
     gamma: float
     lambda_k: float
-    kernels: str = "torch"
     precision: str = "fp32"
     channels_last: bool = False
     world: int = 1             # processes training together (torchrun); batch is per process
@@ -48,14 +44,14 @@ class StepState:
         return torch.channels_last if self.channels_last else torch.contiguous_format
 
 
-def new_state(G, D, data, *, batch, lr, gamma, lambda_k, kernels="torch", precision="fp32",
-              channels_last=False, world=1) -> StepState:
-    """Fresh optimisers and controller state (k_0 = 0) for G and D on data's device."""
+def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
+    """Fresh optimisers and controller state (k_0 = 0) for G and D on data's device, with
+    the batch, lr, gamma, lambda_k, precision and layout of the run's options."""
     device = data.images.device
-    if channels_last:
+    if opts.channels_last:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
-    lr_t = torch.tensor(float(lr), device=device)
+    lr_t = torch.tensor(float(opts.lr), device=device)
     # A device-tensor lr lets decay change lr without recompiling or re-capturing.
     # capturable keeps Adam's step counts on the device too; torch allows it (and a
     # tensor lr with foreach) only on CUDA.
@@ -67,8 +63,8 @@ def new_state(G, D, data, *, batch, lr, gamma, lambda_k, kernels="torch", precis
         k=torch.zeros((), device=device), lr=lr_t, stats=new_stats(device),
         step=torch.zeros((), dtype=torch.int64, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.int64, device=device),
-        batch=batch, gamma=gamma, lambda_k=lambda_k, kernels=kernels, precision=precision,
-        channels_last=channels_last, world=world)
+        batch=opts.batch, gamma=opts.gamma, lambda_k=opts.lambda_k, precision=opts.precision,
+        channels_last=opts.channels_last, world=world)
 
 
 def autocast(state: StepState):
@@ -80,9 +76,13 @@ def autocast(state: StepState):
 def single_pass_losses(state: StepState, real, z):
     """L(x) and L(G(z)) from one D forward on [real; fake].
 
-    The fake half's share of D's weight gradients is scaled by -k_t, so the
-    gradient of L(x) + L(G(z)) is, for D's parameters, the gradient of
-    L_D = L(x) - k_t L(G(z)), and for G's, the gradient of L_G = L(G(z)).
+    The -k_t trick, explained here once: D's layers take a per-sample weight-gradient
+    scale (layers.py; kernels.conv2d_elu's weight_grad_scale), 1 for the real half and
+    -k_t for the fake half. The backward of L(x) + L(G(z)) then gives D's parameters
+    the gradient of L_D = L(x) - k_t L(G(z)), while the input gradient that flows on
+    into G is unscaled, so G's parameters get the gradient of L_G = L(G(z)). One D
+    forward and one backward replace the paper's two passes (two_pass_gradients), with
+    the same gradients (tested).
     """
     batch = real.shape[0]
     with autocast(state):
@@ -90,7 +90,7 @@ def single_pass_losses(state: StepState, real, z):
         both = torch.cat([real, fake]).contiguous(memory_format=state.memory_format)
         scale = torch.cat([torch.ones_like(state.k).expand(batch), -state.k.expand(batch)])
         recon = state.D(both, weight_grad_scale=scale)
-    per_sample = l1_per_sample(recon, both, impl=state.kernels)
+    per_sample = l1_per_sample(recon, both)
     return per_sample[:batch].mean(), per_sample[batch:].mean()
 
 
@@ -105,19 +105,19 @@ def single_pass_gradients(state: StepState, real, z):
 def two_pass_gradients(G, D, real, z, k):
     """The plain reference: D on real and detached fake for L_D, then D again on fake for L_G."""
     fake = G(z)
-    loss_real = l1_reference(D(real), real).mean()
+    loss_real = l1_per_sample_reference(D(real), real).mean()
     detached = fake.detach()
-    loss_fake_d = l1_reference(D(detached), detached).mean()
-    d_grads = torch.autograd.grad(discriminator_loss(loss_real, loss_fake_d, k), list(D.parameters()))
-    loss_fake = l1_reference(D(fake), fake).mean()
-    g_grads = torch.autograd.grad(generator_loss(loss_fake), list(G.parameters()))
+    loss_fake_d = l1_per_sample_reference(D(detached), detached).mean()
+    d_grads = torch.autograd.grad(loss_real - k * loss_fake_d, list(D.parameters()))   # L_D
+    loss_fake = l1_per_sample_reference(D(fake), fake).mean()
+    g_grads = torch.autograd.grad(loss_fake, list(G.parameters()))                     # L_G
     return loss_real, loss_fake, d_grads, g_grads
 
 
 def train_step(state: StepState) -> None:
     """One BEGAN step, all on the device; reads nothing back to the host."""
     real = state.data.sample(state.batch, state.memory_format)
-    z = torch.rand(state.batch, state.G.latent, device=state.k.device) * 2 - 1
+    z = sample_z(state.batch, state.G.latent, state.k.device)
     loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, real, z)
     if state.world > 1:
         # The global batch: every rank's gradients and both losses averaged over the ranks
@@ -131,19 +131,10 @@ def train_step(state: StepState) -> None:
             p.grad = g
     state.opt_d.step()
     state.opt_g.step()
-    m_global = equilibrium_update(state.k, loss_real.detach(), loss_fake.detach(), state.gamma,
-                                  state.lambda_k, state.stats, impl=state.kernels)
+    m_global = equilibrium_update(state.k, loss_real, loss_fake, state.gamma, state.lambda_k, state.stats)
     state.step.add_(1)
     bad = ~torch.isfinite(m_global) & (state.first_bad_step < 0)
     state.first_bad_step.copy_(torch.where(bad, state.step, state.first_bad_step))
-
-
-def configure_precision(precision: str) -> None:
-    """fp32 turns TF32 off for matmuls and convolutions (cuDNN allows it by default); tf32
-    and bf16 turn it on (bf16 autocast leaves some ops, e.g. the losses, in fp32)."""
-    tf32 = precision != "fp32"
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    torch.backends.cudnn.allow_tf32 = tf32
 
 
 class StepRunner:

@@ -21,15 +21,16 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from began_fast import checkpoint, distributed
-from began_fast.began import STATS_FIELDS
+from began_fast import checkpoint, distributed, kernels
 from began_fast.config import (RUN_CONTROL, OptionError, apply_device_defaults, parse_args,
                                validate, Options)
-from began_fast.data import DataError, DeviceImages, builtin_shapes, load_image_folder
+from began_fast.data import DataError, DeviceImages, builtin_shapes, load_image_folder, to_signed_unit
+from began_fast.devices import configure_precision, pick_device, sync
+from began_fast.files import atomic_write
 from began_fast.images import save_grid
-from began_fast.model import build_networks
+from began_fast.model import build_networks, sample_z
 from began_fast.schedule import PlateauDecay
-from began_fast.step import StepRunner, configure_precision, new_state
+from began_fast.step import StepRunner, new_state
 
 GRID = 64          # images in a sample grid (8 x 8)
 RECON_PAIRS = 16   # real images shown beside their reconstructions
@@ -46,14 +47,6 @@ def main(argv=None) -> int:
         return 2
     finally:
         distributed.shutdown()
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise OptionError("--device cuda: no CUDA device is visible; use --device cpu or check the driver")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
@@ -101,6 +94,7 @@ class Trainer:
         self.dist = distributed.setup(pick_device(opts.device))
         self.device = self.dist.device
         configure_precision(opts.precision)
+        kernels.use(opts.kernels)                         # the kernel switch, once per run
         dataset = self._load_data()
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
@@ -108,16 +102,13 @@ class Trainer:
         if self.dist.world > 1:      # then each rank draws its own z and batches
             torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
         data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world)
-        self.state = new_state(G, D, data, batch=opts.batch,
-                               lr=opts.lr, gamma=opts.gamma, lambda_k=opts.lambda_k,
-                               kernels=opts.kernels, precision=opts.precision,
-                               channels_last=opts.channels_last, world=self.dist.world)
+        self.state = new_state(G, D, data, opts, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
-        self.fixed_z = (torch.rand(GRID, opts.latent, generator=fixed) * 2 - 1).to(self.device)
-        self.fixed_real = torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device).float() / 127.5 - 1
+        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed).to(self.device)
+        self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
         self.step, self.elapsed = 0, 0.0
         self.resumed_step, self.resumed_images = 0, 0     # for the global image count
         if payload is None:     # rank 0 makes the folder; the others only need its name
@@ -127,7 +118,7 @@ class Trainer:
             self.run_dir = os.path.dirname(os.path.abspath(ckpt_path))
             self._restore(payload)
         if self.dist.main:
-            with open(os.path.join(self.run_dir, "options.json"), "w") as f:
+            with atomic_write(os.path.join(self.run_dir, "options.json"), "w") as f:
                 json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
@@ -247,7 +238,7 @@ class Trainer:
             if setup_left:
                 setup_left -= 1
                 if not setup_left:   # compile/capture done: time steady state from here
-                    self._sync()
+                    sync(self.device)
                     took = time.perf_counter() - interval_start
                     self.elapsed += took
                     if self.dist.main:
@@ -259,7 +250,7 @@ class Trainer:
             # as one that never stopped; a partial interval stays in the checkpoint.
             if self.step % opts.log_every == 0:
                 now = time.perf_counter()
-                if not self._log(bar, interval_steps, now - interval_start):
+                if not self._log_interval(bar, interval_steps, now - interval_start):
                     return self._report_nonfinite()
                 self.elapsed += now - interval_start
                 interval_start, interval_steps = time.perf_counter(), 0
@@ -280,11 +271,6 @@ class Trainer:
         self.save_grids()
         return 0, f"done: {self.step} steps; checkpoint {path}"
 
-
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
     def _finite(self) -> bool:
         return int(self.state.first_bad_step) < 0
 
@@ -294,33 +280,46 @@ class Trainer:
         return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; {last}. "
                    "Try a lower --lr or a different --gamma.")
 
-    def _log(self, bar, steps: int, seconds: float) -> bool:
-        """Read the interval's stats from the device (the only sync), write a stats line."""
-        s, opts = self.state, self.opts
-        sums = dict(zip(STATS_FIELDS, s.stats.tolist()))
-        s.stats.zero_()
+    # -- a log interval: read the stats, check them, decay lr, write a line -------------
+    def _log_interval(self, bar, steps: int, seconds: float) -> bool:
+        """The interval's stats line and progress; False when a loss became non-finite."""
+        means = self._read_interval_means()
         if not self._finite():
             return False
-        count = max(sums.pop("count"), 1.0)
-        means = {name: value / count for name, value in sums.items()}
-        lr = self.decay.update(self.step, means["m_global"])
-        s.lr.fill_(lr)
-        global_batch = opts.batch * self.dist.world
-        images_per_s = steps * global_batch / seconds if steps and seconds > 0 else None
+        lr = self._decay_lr(means["m_global"])
+        images_per_s = steps * self.opts.batch * self.dist.world / seconds if steps and seconds > 0 else None
         record = {
             "step": self.step, "images": self._images(),
             "loss_real": means["loss_real"], "loss_fake": means["loss_fake"],
             "loss_d": means["loss_d"], "loss_g": means["loss_fake"],
-            "k": float(s.k), "m_global": means["m_global"], "lr": lr,
+            "k": float(self.state.k), "m_global": means["m_global"], "lr": lr,
             "images_per_s": images_per_s, "time": self.elapsed + seconds,
         }
-        if self.dist.main:
-            with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
+        self._write_stats_line(record)
         bar.set_postfix_str(
             f"{images_per_s or 0:.0f} img/s L(x)={record['loss_real']:.4f} "
             f"L(G(z))={record['loss_fake']:.4f} k={record['k']:.4f} M={record['m_global']:.4f}")
         return True
+
+    def _read_interval_means(self) -> dict:
+        """The interval's mean of each stats field, read from the device in one copy (the
+        loop's only synchronisation), and the buffer zeroed for the next interval."""
+        sums = dict(zip(kernels.STATS_FIELDS, self.state.stats.tolist()))
+        self.state.stats.zero_()
+        count = max(sums.pop("count"), 1.0)
+        return {name: value / count for name, value in sums.items()}
+
+    def _decay_lr(self, m_global: float) -> float:
+        """Feed the plateau schedule; the lr it gives goes into the device tensor both
+        optimisers read, so no step recompiles or re-captures."""
+        lr = self.decay.update(self.step, m_global)
+        self.state.lr.fill_(lr)
+        return lr
+
+    def _write_stats_line(self, record: dict) -> None:
+        if self.dist.main:
+            with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
 
     @torch.no_grad()
     def save_grids(self) -> None:

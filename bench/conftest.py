@@ -9,7 +9,10 @@ import os
 import pytest
 import torch
 
-from bench import common, report
+from bench import report
+from bench.cases import Suite
+from bench import machine
+from bench.steps import free_memory
 
 
 def pytest_addoption(parser):
@@ -33,26 +36,26 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("bench_threads"):
         torch.set_num_threads(config.getoption("bench_threads"))
-    config.bench_suite = common.Suite.create(
+    config.bench_suite = Suite.create(
         full=config.getoption("bench_full"), quick=config.getoption("bench_quick"),
         time_s=config.getoption("bench_time"), device=config.getoption("bench_device"),
         min_rounds=int(config.getoption("benchmark_min_rounds", 5) or 5))
 
 
 @pytest.fixture(scope="session")
-def bench_suite(request) -> common.Suite:
+def bench_suite(request) -> Suite:
     return request.config.bench_suite
 
 
 @pytest.fixture(autouse=True)
 def _release_memory(bench_suite):
     yield
-    common.free_memory(bench_suite.device)
+    free_memory(bench_suite.device)
 
 
 def pytest_report_header(config):
     suite = config.bench_suite
-    info = common.machine_info(suite.device)
+    info = machine.machine_info(suite.device)
     where = info["gpu"]["name"] if info["gpu"] else info["cpu_model"]
     return [f"began-fast bench: {suite.device} ({where}), torch {info['torch']}, triton {info['triton']}; "
             f"{'GPU' if suite.cuda else 'CPU'} sizes, step model {suite.step_model.name}, "
@@ -60,13 +63,13 @@ def pytest_report_header(config):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info.update(common.machine_info(config.bench_suite.device))
+    machine_info.update(machine.machine_info(config.bench_suite.device))
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
     suite = config.bench_suite
     output_json["bench_run"] = dict(
-        common.run_state(suite.device), suite=dict(
+        machine.run_state(suite.device), suite=dict(
             device=str(suite.device), full=suite.full, quick=suite.quick, time_s=suite.time_s,
             min_rounds=suite.min_rounds, step_model=suite.step_model.name,
             inductor_caches=os.environ.get("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "0") != "1",

@@ -5,8 +5,9 @@
 
 Several files (say, the kernel and the step benchmarks run apart on a GPU) merge
 into one report; the machine header comes from the first. Speed-ups are computed
-between benchmarks of the merged files: a fused op against its reference, a step
-against the eager step with kernels="torch" at the same batch and precision.
+between benchmarks of the merged files: a fused op with kernels="triton" against the
+same op with kernels="torch" (its plain PyTorch reference), a step against the eager
+step with kernels="torch" at the same batch and precision.
 Standard library only, so it runs where torch is not installed.
 """
 import argparse
@@ -26,11 +27,11 @@ def median(bench) -> float:
 
 
 def add_speedups(benchmarks: list) -> None:
-    """Add speedup_vs_reference (kernels) and speedup_vs_eager (steps) to each extra_info."""
+    """Add speedup_vs_torch (kernels) and speedup_vs_eager (steps) to each extra_info."""
     refs = {}
     for b in benchmarks:
         x = b.get("extra_info", {})
-        if x.get("kind") == "kernel" and x.get("impl") == "reference":
+        if x.get("kind") == "kernel" and x.get("kernels") == "torch":
             refs[_kernel_key(x)] = median(b)
         elif x.get("kind") == "step" and x.get("backend") == "eager" and x.get("kernels") == "torch":
             refs[_step_key(x)] = median(b)
@@ -38,7 +39,7 @@ def add_speedups(benchmarks: list) -> None:
         x = b.get("extra_info", {})
         if x.get("kind") == "kernel":
             ref = refs.get(_kernel_key(x))
-            x["speedup_vs_reference"] = ref / median(b) if ref else None
+            x["speedup_vs_torch"] = ref / median(b) if ref else None
         elif x.get("kind") == "step":
             ref = refs.get(_step_key(x))
             x["speedup_vs_eager"] = ref / median(b) if ref else None
@@ -102,26 +103,25 @@ def kernel_table(benchmarks) -> str:
     kernels = [b for b in benchmarks if b["extra_info"].get("kind") == "kernel"]
     if not kernels:
         return ""
-    impls = [i for i in ("reference", "torch", "triton")
-             if any(b["extra_info"]["impl"] == i for b in kernels)]
-    fused = "triton" if "triton" in impls else "torch"
+    switch = [k for k in ("torch", "triton") if any(b["extra_info"]["kernels"] == k for b in kernels)]
+    fused = "triton" if "triton" in switch else "torch"
     rows = {}
     for b in kernels:
-        rows.setdefault(_kernel_key(b["extra_info"]), {})[b["extra_info"]["impl"]] = b
+        rows.setdefault(_kernel_key(b["extra_info"]), {})[b["extra_info"]["kernels"]] = b
     header = ["op", "shape", "batch", "precision", "pass"]
-    for impl in impls:
-        header += [impl] if impl == "reference" else [impl, "speed-up"]
+    for name in switch:
+        header += [name] if name == "torch" else [name, "speed-up"]
     header += [f"{fused} rate", "% of measured peak", "% of datasheet peak"]
     out = []
     for key in sorted(rows, key=lambda k: tuple(_order(v) for v in k)):
         _, op, shape, batch, precision, mode = key
         cells = [op, shape, fmt(batch, "d") if batch is not None else "-", precision,
                  mode.replace("_", "+")]
-        for impl in impls:
-            b = rows[key].get(impl)
+        for name in switch:
+            b = rows[key].get(name)
             cells.append(fmt_time(median(b)) if b else "-")
-            if impl != "reference":
-                cells.append(speedup(b["extra_info"].get("speedup_vs_reference")) if b else "-")
+            if name != "torch":
+                cells.append(speedup(b["extra_info"].get("speedup_vs_torch")) if b else "-")
         best = rows[key].get(fused)
         x = best["extra_info"] if best else {}
         cells += [rate(x), pct(x.get("frac_peak_measured")), pct(x.get("frac_peak_spec"))]
@@ -176,7 +176,7 @@ def targets(benchmarks, machine) -> str:
     steps = [b["extra_info"] for b in benchmarks if b["extra_info"].get("kind") == "step"
              and b["extra_info"].get("model") == TARGET_MODEL]
     kernels = [b["extra_info"] for b in benchmarks if b["extra_info"].get("kind") == "kernel"
-               and b["extra_info"].get("impl") == "triton"]
+               and b["extra_info"].get("kernels") == "triton"]
     applies = "H100" in gpu and (steps or kernels)
 
     def best_step():
@@ -199,10 +199,10 @@ def targets(benchmarks, machine) -> str:
 
     def conv_forward():
         cases = [x for x in kernels if x["op"] == "conv2d_elu" and x["mode"] == "fwd"
-                 and x.get("speedup_vs_reference")]
+                 and x.get("speedup_vs_torch")]
         if not cases:
             return "not run"
-        ups = sorted(x["speedup_vs_reference"] for x in cases)
+        ups = sorted(x["speedup_vs_torch"] for x in cases)
         return (f"{sum(u >= 1 for u in ups)} of {len(ups)} cases at or above 1.00x "
                 f"(from {ups[0]:.2f}x to {ups[-1]:.2f}x)")
 
@@ -265,10 +265,11 @@ def header(doc, files) -> str:
 NOTES = """\
 Times are medians over timed rounds; each round is a number of calls closed by a
 device synchronisation, after warm-up calls. Kernel inputs rotate through a ring of
-pre-allocated sets at least twice the last-level cache. "reference" is the plain
-PyTorch computation (conv2d_elu: F.conv2d then F.elu; l1_per_sample: the torch
-expression; equilibrium_update: torch ops); "torch" is the op with impl="torch" as
-the step calls it (conv2d_elu with D's per-sample weight-gradient scale). Kernel
+pre-allocated sets at least twice the last-level cache. Kernels: "torch" is the op's
+plain PyTorch reference (conv2d_elu: F.conv2d then F.elu, with D's per-sample
+weight-gradient scale in its backward; l1_per_sample: the torch expression;
+equilibrium_update: torch ops), "triton" the fused op; the speed-up is triton's over
+torch. Kernel
 rates: conv FLOPs are 2*B*Cout*Ho*Wo*Cin*9 forward and three times that for
 forward+backward; l1 bytes are one read of recon and target forward, plus a read
 of both and a write of both gradients backward. Step FLOPs come from
@@ -276,7 +277,8 @@ torch.utils.flop_counter over one eager step with kernels="torch"; img/s counts
 real images (the batch) per step. "compile/capture" is the time of the runner's
 first setup_calls calls, kept out of the timed rounds. Peak memory is
 torch.cuda.max_memory_allocated (not measured on the CPU). Measured peaks are the
-best of five rounds of a large matmul in each precision and of a large copy."""
+best per-call time, over 0.3 s of doubling synchronised batches, of a large matmul in
+each precision and of a large copy."""
 
 
 def render(docs, files) -> str:

@@ -3,7 +3,7 @@
 Each case builds the state the way the trainer does, runs the runner's first
 `setup_calls` calls apart (compilation, CUDA-graph capture: `setup_s`), then times
 steady-state steps. Images/s count real images (the batch) per step. TFLOP/s come
-from one FlopCounterMode count per model and batch (common.step_flops); the
+from one FlopCounterMode count per model and batch (steps.step_flops); the
 fraction of peak is against a large matmul in the step's precision measured in the
 same session. Speed-ups over eager (kernels="torch", same batch and precision) are
 added to the JSON at the end of the session.
@@ -13,7 +13,13 @@ import time
 import pytest
 import torch
 
-from bench import common
+from bench.cases import INTERPRETED
+from bench.machine import nvml
+from bench.peaks import rate_facts
+from bench.steps import free_memory, largest_batch, new_step_state, skip_if_out_of_memory, step_flops
+from bench.timing import measure
+from began_fast import kernels
+from began_fast.devices import sync
 from began_fast.step import StepRunner
 
 
@@ -27,36 +33,38 @@ def pytest_generate_tests(metafunc):
 
 def test_step(benchmark, bench_suite, case):
     suite, device, cfg = bench_suite, bench_suite.device, bench_suite.step_model
-    if case.kernels == "triton" and common.INTERPRETED:
+    if case.kernels == "triton" and INTERPRETED:
         pytest.skip("TRITON_INTERPRET=1 is set: benchmarks never time the Triton interpreter")
     batch = case.batch
     if batch == "max":
-        batch = common.largest_batch(cfg, case.precision, device)
+        batch = largest_batch(cfg, case.precision, device)
         if batch in (16, 64, 256):
             pytest.skip(f"the largest batch that fits is {batch}, already benchmarked")
     benchmark.group = f"step {cfg.name} b{case.batch} {case.precision}"
     compiled = case.backend.startswith("compile")
+    state = runner = None
     try:
-        with common.skip_unavailable(f"{case.id} (batch {batch})"):
-            flops = common.step_flops(cfg, batch, case.precision, device)
+        with skip_if_out_of_memory(f"{case.id} (batch {batch})"), kernels.use(case.kernels):
+            flops = step_flops(cfg, batch, case.precision, device)
             if compiled:
                 torch._dynamo.reset()      # a cold compile per case, never a recompile limit hit
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            state = common.new_step_state(cfg, batch, case.kernels, case.precision, device)
+            state = new_step_state(cfg, batch, case.precision, device)
             runner = StepRunner(case.backend, state)
-            common.sync(device)
+            sync(device)
             start = time.perf_counter()
             for _ in range(runner.setup_calls):
                 runner()
-            common.sync(device)
+            sync(device)
             setup_s = time.perf_counter() - start if runner.setup_calls else None
-            timing = common.measure(benchmark, runner, suite, energy=common.nvml(str(device)).energy_j)
+            timing = measure(benchmark, runner, device, suite.time_s, suite.min_rounds,
+                             energy=nvml(str(device)).energy_j)
     finally:
         state = runner = None
         if compiled:
             torch._dynamo.reset()
-        common.free_memory(device)
+        free_memory(device)
 
     info = benchmark.extra_info
     info.update(kind="step", model=cfg.name, size=cfg.size, filters=cfg.filters, latent=cfg.latent,
@@ -67,7 +75,7 @@ def test_step(benchmark, bench_suite, case):
     if timing:
         seconds = timing.pop("median_s")
         info.update(timing, median_s=seconds, images_per_s=batch / seconds)
-        info.update(common.rate_facts(seconds, device, flops=flops, precision=case.precision))
+        info.update(rate_facts(seconds, device, flops=flops, precision=case.precision))
         if "energy_j_per_call" in timing:
             info["energy_j_per_step"] = info.pop("energy_j_per_call")
 

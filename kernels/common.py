@@ -1,8 +1,13 @@
-"""What the kernel files share: where a kernel runs, output allocation, a partial-sum reduction.
+"""What the kernel files share: the kernel switch, where a kernel runs, output allocation,
+a partial-sum reduction.
 
-Dispatch rule, one place for every op: a registered op runs its Triton kernel for
-CUDA tensors, and for CPU tensors only when TRITON_INTERPRET=1 (the interpreter
-runs the kernel in NumPy); otherwise it runs the plain PyTorch reference.
+The switch, one setting for every op (`use`, `current`): "triton" (the default) calls
+each op's registered Triton op, "torch" its plain PyTorch reference. Set it once per
+run, like a global flag; `with use(...)` sets it for a block.
+
+Dispatch inside a registered op, one rule for every op: it runs its Triton kernel for
+CUDA tensors, and for CPU tensors only when TRITON_INTERPRET=1 (the interpreter runs
+the kernel in NumPy); otherwise it runs the plain PyTorch reference.
 """
 import functools
 import os
@@ -20,6 +25,34 @@ INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 POISON = os.environ.get("BEGAN_FAST_POISON", "1" if INTERPRET else "0") == "1"
 
 
+KERNELS = ("torch", "triton")
+_selected = "triton"
+
+
+def current() -> str:
+    """The kernel switch: "triton" or "torch"."""
+    return _selected
+
+
+class use:
+    """Set the kernel switch to "triton" or "torch": `use("torch")` for the rest of the run,
+    or `with use("torch"): ...` for a block (the previous setting comes back after it).
+    torch.compile guards on the setting: changing it between calls recompiles."""
+
+    def __init__(self, kernels: str):
+        if kernels not in KERNELS:
+            raise ValueError(f"kernels must be one of {KERNELS}, got {kernels!r}")
+        global _selected
+        self.previous, _selected = _selected, kernels
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _selected
+        _selected = self.previous
+
+
 def uses_triton(t: torch.Tensor) -> bool:
     """True when an op given `t` should launch its Triton kernel (see the module docstring)."""
     return t.is_cuda or INTERPRET
@@ -31,9 +64,9 @@ def new_output(shape, dtype, device, memory_format=torch.contiguous_format) -> t
     return out.fill_(float("nan")) if POISON else out
 
 
-def new_output_like(t: torch.Tensor, dtype=None) -> torch.Tensor:
-    """Like new_output, with `t`'s shape and strides (t must be dense)."""
-    out = torch.empty_like(t, dtype=dtype)
+def new_output_like(t: torch.Tensor) -> torch.Tensor:
+    """Like new_output, with `t`'s shape, dtype and strides (t must be dense)."""
+    out = torch.empty_like(t)
     return out.fill_(float("nan")) if POISON else out
 
 

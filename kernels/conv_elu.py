@@ -1,6 +1,10 @@
 """conv2d_elu: y = ELU(conv2d(x, weight, bias, stride, padding)), bias and ELU fused.
 
-Forward: an implicit-GEMM Triton kernel. The GEMM is [M = B*Ho*Wo output pixels] x
+Read in this order: the public function, its plain-PyTorch reference, then the
+Triton forward kernel, its configurations and launcher, and the registration with
+autograd. The backward's kernels are in conv_elu_backward.py.
+
+How the forward works: an implicit GEMM. The GEMM is [M = B*Ho*Wo output pixels] x
 [K = KH*KW*Cin] x [N = Cout]; the K loop walks the KH*KW taps and, inside each tap,
 blocks of input channels, gathering the input tile straight from x (zero padding by
 masks), so no im2col buffer is ever written. Accumulation is fp32 (fp64 for fp64
@@ -9,9 +13,6 @@ memory format. Any strides work; channels_last x (input channels contiguous, so 
 [BLOCK_M, BLOCK_K] tile loads coalesce) is the layout the kernel is built for.
 fp32 inputs use tf32 tensor cores when torch.backends.cudnn.allow_tf32 is set, as
 F.conv2d does; exact ("ieee") fp32 otherwise.
-
-Backward: see conv_elu_backward.py (fused ELU-derivative pass in Triton, then ATen's
-convolution backward for dL/dx and dL/dweight).
 """
 from typing import Optional
 
@@ -20,8 +21,68 @@ import torch.nn.functional as F
 import triton
 import triton.language as tl
 
-from began_fast.kernels.common import INTERPRET, dense_memory_format, new_output, uses_triton
+from began_fast.kernels.common import INTERPRET, current, dense_memory_format, new_output, uses_triton
 from began_fast.kernels.conv_elu_backward import conv_input_weight_grads, elu_grad
+
+
+def conv2d_elu(x, weight, bias=None, stride=1, padding=1, elu=True, *,
+               weight_grad_scale: Optional[torch.Tensor] = None):
+    """ELU(conv2d(x, weight, bias, stride, padding)); a plain conv when elu=False.
+
+    x: [B, Cin, H, W]; weight: [Cout, Cin, KH, KW]; bias: [Cout] or None. fp32 (tf32
+        tensor cores when torch.backends.cudnn.allow_tf32, as F.conv2d), bf16, fp16, or
+        fp64. Under autocast the arguments are cast as autocast casts F.conv2d's.
+    stride, padding: ints (square). The output takes x's memory format; channels_last
+        is the fast layout.
+    weight_grad_scale: optional [B] float tensor; sample b's contribution to the weight
+        and bias gradients is multiplied by weight_grad_scale[b] (the input gradient is
+        not). One backward pass can then give different parameter gradients to
+        different parts of a batch.
+    Differentiable in x, weight and bias. Runs the Triton kernels when the kernel switch
+    is "triton" (see kernels.common for which tensors launch them), the reference below
+    when it is "torch".
+    """
+    if current() == "torch":
+        if weight_grad_scale is None:
+            return conv2d_elu_reference(x, weight, bias, stride, padding, elu)
+        return _Conv2dEluScaledTorch.apply(x, weight, bias, weight_grad_scale, stride, padding, elu)
+    # Custom ops are invisible to autocast: cast here as autocast would for F.conv2d.
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight, bias = (_autocast(t, dtype) for t in (x, weight, bias))
+    return _conv2d_elu_op(x, weight, bias, weight_grad_scale, stride, padding, elu)
+
+
+def conv2d_elu_reference(x, weight, bias=None, stride=1, padding=1, elu=True):
+    """The plain PyTorch computation the fused op replaces."""
+    y = F.conv2d(x, weight, bias, stride, padding)
+    return F.elu(y) if elu else y
+
+
+class _Conv2dEluScaledTorch(torch.autograd.Function):
+    """The reference with a weight_grad_scale: torch ops forward; backward in torch too, with
+    the weight and bias gradients weighting each sample by `scale` (the input's unscaled)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, scale, stride, padding, elu):
+        y = conv2d_elu_reference(x, weight, bias, stride, padding, elu)
+        _save_for_backward(ctx, x, weight, bias, scale, stride, padding, elu, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):
+        return _backward(ctx, grad_y, "torch")
+
+
+def _autocast(t: Optional[torch.Tensor], dtype: torch.dtype):
+    # What autocast does to F.conv2d's arguments: floating tensors other than fp64 are cast.
+    if t is None or not t.is_floating_point() or t.dtype == torch.float64:
+        return t
+    return t.to(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Triton forward kernel, its configurations and launcher.
 
 # The interpreter has no bf16 arithmetic (its tl.dot multiplies the raw uint16 bit patterns,
 # triton-lang/triton#11584): there only, bf16 tiles are widened to fp32 before the dot.
@@ -185,6 +246,9 @@ def _conv2d_elu_triton(x, weight, bias, stride: int, padding: int, elu: bool) ->
     return y
 
 
+# ----------------------------------------------------------------------------------------------
+# Registration: a custom op with autograd, so torch.compile and opcheck accept it.
+
 @torch.library.custom_op("began_fast::conv2d_elu", mutates_args=())
 def _conv2d_elu_op(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                    weight_grad_scale: Optional[torch.Tensor], stride: int, padding: int,
@@ -206,12 +270,13 @@ def _save_for_backward(ctx, x, weight, bias, scale, stride, padding, elu, y):
     ctx.conf = (stride, padding, elu, bias is not None)
 
 
-def _backward(ctx, grad_y, impl: str):
-    """Both impls' backward: the ELU-derivative pass by `impl`, then ATen's conv backward."""
+def _backward(ctx, grad_y, kernels: str):
+    """The backward of the op ("triton") and of the reference ("torch"): the ELU-derivative
+    pass by the Triton op or in torch, then ATen's convolution backward."""
     x, weight, y, scale = ctx.saved_tensors
     stride, padding, elu, has_bias = ctx.conf
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
-    g, gs, grad_b = elu_grad(grad_y, y, scale, elu, has_bias and need_b, impl)
+    g, gs, grad_b = elu_grad(grad_y, y, scale, elu, has_bias and need_b, kernels)
     grad_x, grad_w = conv_input_weight_grads(g, gs, x, weight, stride, padding, need_x, need_w)
     return grad_x, grad_w, grad_b, None, None, None, None
 
@@ -225,57 +290,3 @@ def _op_backward(ctx, grad_y):
 
 
 _conv2d_elu_op.register_autograd(_op_backward, setup_context=_op_setup_context)
-
-
-def conv2d_elu_reference(x, weight, bias=None, stride=1, padding=1, elu=True):
-    """The plain PyTorch computation the fused op replaces."""
-    y = F.conv2d(x, weight, bias, stride, padding)
-    return F.elu(y) if elu else y
-
-
-class _Conv2dEluScaledTorch(torch.autograd.Function):
-    """Torch ops, but the weight and bias gradients weight each sample by `scale`.
-
-    The input gradient is left unscaled. BEGAN's single-forward step uses this to
-    give D the gradient of L(x) - k*L(G(z)) and G the gradient of L(G(z)) from one
-    backward pass over the concatenated [real; fake] batch.
-    """
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, scale, stride, padding, elu):
-        y = conv2d_elu_reference(x, weight, bias, stride, padding, elu)
-        _save_for_backward(ctx, x, weight, bias, scale, stride, padding, elu, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_y):
-        return _backward(ctx, grad_y, "torch")
-
-
-def _autocast(t: Optional[torch.Tensor], dtype: torch.dtype):
-    # What autocast does to F.conv2d's arguments: floating tensors other than fp64 are cast.
-    if t is None or not t.is_floating_point() or t.dtype == torch.float64:
-        return t
-    return t.to(dtype)
-
-
-def conv2d_elu(x, weight, bias=None, stride=1, padding=1, elu=True, *,
-               weight_grad_scale: Optional[torch.Tensor] = None, impl="triton"):
-    """ELU(conv2d(x, weight, bias, stride, padding)) (plain conv when elu=False).
-
-    Differentiable in x, weight and bias. stride and padding are ints (square).
-    weight_grad_scale: optional [B] float tensor; sample b's contribution to the weight
-    and bias gradients is multiplied by weight_grad_scale[b] (the input gradient is not).
-    impl: "triton" (the registered op; see the package README for dispatch) or "torch".
-    """
-    if impl == "torch":
-        if weight_grad_scale is None:
-            return conv2d_elu_reference(x, weight, bias, stride, padding, elu)
-        return _Conv2dEluScaledTorch.apply(x, weight, bias, weight_grad_scale, stride, padding, elu)
-    if impl != "triton":
-        raise ValueError(f"conv2d_elu: impl must be 'torch' or 'triton', got {impl!r}")
-    # Custom ops are invisible to autocast: cast here as autocast would for F.conv2d.
-    if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight, bias = (_autocast(t, dtype) for t in (x, weight, bias))
-    return _conv2d_elu_op(x, weight, bias, weight_grad_scale, stride, padding, elu)

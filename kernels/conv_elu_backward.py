@@ -15,6 +15,9 @@ for the long reduction of wgrad over B*H*W), and no GPU has been at hand to show
 Triton dgrad/wgrad beating them. Once one is, a stride-1 dgrad can reuse the forward
 kernel (a conv of g with the flipped, transposed weight); wgrad would need a split-K
 kernel of its own.
+
+Read in this order: the two functions conv_elu.py calls, the torch reference of the
+fused pass, then its Triton kernel, launcher and registration.
 """
 from typing import List, Optional
 
@@ -25,6 +28,47 @@ import triton.language as tl
 from began_fast.kernels.common import (INTERPRET, new_output, new_output_like, num_programs_target,
                                        sum_partials, uses_triton)
 
+
+def elu_grad(grad_y, y, scale, elu: bool, bias_grad: bool, kernels: str):
+    """(dL/dpre, its scaled copy or None when unscaled, dL/dbias or None), by the Triton op
+    (kernels="triton") or in torch."""
+    if not (elu or scale is not None or bias_grad):
+        return grad_y, None, None
+    fn = _elu_grad_op if kernels == "triton" else _elu_grad_torch
+    outs = list(fn(grad_y, y, scale, elu, bias_grad))
+    g = outs.pop(0) if elu else grad_y
+    gs = outs.pop(0) if scale is not None else None
+    return g, gs, outs.pop(0) if bias_grad else None
+
+
+def conv_input_weight_grads(g, gs, x, weight, stride: int, padding: int, need_x: bool, need_w: bool):
+    """(dL/dx, dL/dweight) by aten.convolution_backward: dL/dx from g, dL/dweight from gs (g if None)."""
+    def backward(grad, mask):
+        return torch.ops.aten.convolution_backward(
+            grad, x, weight, None, [stride, stride], [padding, padding], [1, 1], False, [0, 0], 1, mask)
+
+    if gs is None:
+        if not (need_x or need_w):
+            return None, None
+        grad_x, grad_w, _ = backward(g, [need_x, need_w, False])
+        return grad_x, grad_w
+    grad_x = backward(g, [True, False, False])[0] if need_x else None
+    grad_w = backward(gs, [False, True, False])[1] if need_w else None
+    return grad_x, grad_w
+
+
+def _elu_grad_torch(grad_y, y, scale, elu: bool, bias_grad: bool) -> List[torch.Tensor]:
+    """The same outputs in plain torch (the reference; also what the "torch" switch's backward runs)."""
+    g = torch.where(y > 0, grad_y, grad_y * (y + 1)) if elu else grad_y
+    gs = g * scale.view(-1, 1, 1, 1).to(g.dtype) if scale is not None else g
+    outs = ([g] if elu else []) + ([gs] if scale is not None else [])
+    if bias_grad:
+        outs.append(gs.sum(dim=(0, 2, 3)))
+    return outs
+
+
+# ----------------------------------------------------------------------------------------------
+# The fused pass in Triton: kernel, launcher, registration.
 
 @triton.jit
 def _elu_grad_kernel(
@@ -112,16 +156,6 @@ def _elu_grad_triton(grad_y, y, scale, elu: bool, bias_grad: bool) -> List[torch
     return outs
 
 
-def _elu_grad_torch(grad_y, y, scale, elu: bool, bias_grad: bool) -> List[torch.Tensor]:
-    """The same outputs in plain torch (the reference; also what the torch impl's backward runs)."""
-    g = torch.where(y > 0, grad_y, grad_y * (y + 1)) if elu else grad_y
-    gs = g * scale.view(-1, 1, 1, 1).to(g.dtype) if scale is not None else g
-    outs = ([g] if elu else []) + ([gs] if scale is not None else [])
-    if bias_grad:
-        outs.append(gs.sum(dim=(0, 2, 3)))
-    return outs
-
-
 @torch.library.custom_op("began_fast::conv2d_elu_grad_pre", mutates_args=())
 def _elu_grad_op(grad_y: torch.Tensor, y: torch.Tensor, scale: Optional[torch.Tensor],
                  elu: bool, bias_grad: bool) -> List[torch.Tensor]:
@@ -137,30 +171,3 @@ def _elu_grad_op(grad_y: torch.Tensor, y: torch.Tensor, scale: Optional[torch.Te
 def _(grad_y, y, scale, elu, bias_grad):
     outs = [new_output_like(y) for _ in range(int(elu) + int(scale is not None))]
     return outs + ([new_output((y.shape[1],), y.dtype, y.device)] if bias_grad else [])
-
-
-def elu_grad(grad_y, y, scale, elu: bool, bias_grad: bool, impl: str):
-    """(dL/dpre, its scaled copy or None when unscaled, dL/dbias or None), by the chosen impl."""
-    if not (elu or scale is not None or bias_grad):
-        return grad_y, None, None
-    fn = _elu_grad_op if impl == "triton" else _elu_grad_torch
-    outs = list(fn(grad_y, y, scale, elu, bias_grad))
-    g = outs.pop(0) if elu else grad_y
-    gs = outs.pop(0) if scale is not None else None
-    return g, gs, outs.pop(0) if bias_grad else None
-
-
-def conv_input_weight_grads(g, gs, x, weight, stride: int, padding: int, need_x: bool, need_w: bool):
-    """(dL/dx, dL/dweight) by aten.convolution_backward: dL/dx from g, dL/dweight from gs (g if None)."""
-    def backward(grad, mask):
-        return torch.ops.aten.convolution_backward(
-            grad, x, weight, None, [stride, stride], [padding, padding], [1, 1], False, [0, 0], 1, mask)
-
-    if gs is None:
-        if not (need_x or need_w):
-            return None, None
-        grad_x, grad_w, _ = backward(g, [need_x, need_w, False])
-        return grad_x, grad_w
-    grad_x = backward(g, [True, False, False])[0] if need_x else None
-    grad_w = backward(gs, [False, True, False])[1] if need_w else None
-    return grad_x, grad_w

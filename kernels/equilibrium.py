@@ -1,11 +1,7 @@
 """equilibrium_update: BEGAN's k_t controller step, M_global and the stats sums in one launch.
 
-With r = loss_real = L(x), f = loss_fake = L(G(z)) (0-dim batch means) and k = k_t:
-    k       <- clip(k + lambda_k * (gamma * r - f), 0, 1)      (in place)
-    returns    M_global = r + |gamma * r - f|                  (0-dim float32)
-    stats   += [1, r, f, r - k_old * f, M_global]              (if given; STATS_FIELDS order)
-Everything stays on the device: no host synchronisation, so it can run inside a
-captured CUDA graph.
+Read in this order: the public function, its plain-PyTorch reference (and the two
+formulas it is made of), then the Triton kernel, its launcher and the registration.
 """
 from typing import Optional
 
@@ -13,9 +9,65 @@ import torch
 import triton
 import triton.language as tl
 
-from began_fast.began import STATS_FIELDS, discriminator_loss, k_update, m_global
-from began_fast.kernels.common import new_output, uses_triton
+from began_fast.kernels.common import current, new_output, uses_triton
 
+# Layout of the stats buffer that `equilibrium_update` accumulates into, one float32 slot
+# each, so that a training loop can read interval means every few hundred steps with a
+# single device-to-host copy.
+STATS_FIELDS = ("count", "loss_real", "loss_fake", "loss_d", "m_global")
+
+
+def equilibrium_update(k, loss_real, loss_fake, gamma, lambda_k, stats=None):
+    """One BEGAN controller step, in place, without host synchronisation.
+
+    With r = loss_real = L(x), f = loss_fake = L(G(z)) and k = k_t:
+        k      <- clip(k + lambda_k * (gamma * r - f), 0, 1)         (in place)
+        returns   M_global = r + |gamma * r - f|                     (0-dim float32)
+        stats  += [1, r, f, r - k_old * f, M_global]                 (if given; STATS_FIELDS order)
+
+    k: 0-dim float32 tensor. loss_real, loss_fake: 0-dim tensors of any float dtype
+        (batch means of L), detached here. stats: None or a float32 [len(STATS_FIELDS)]
+        buffer (new_stats). gamma, lambda_k: Python floats (the "torch" switch also
+        takes 0-dim tensors).
+    Nothing is read back to the host, so it can run inside a captured CUDA graph. Runs
+    the Triton kernel when the kernel switch is "triton" (on CUDA tensors, or any under
+    TRITON_INTERPRET=1), the reference below when it is "torch".
+    """
+    loss_real, loss_fake = loss_real.detach(), loss_fake.detach()
+    if current() == "torch":
+        return equilibrium_update_reference(k, loss_real, loss_fake, gamma, lambda_k, stats)
+    if isinstance(gamma, torch.Tensor) or isinstance(lambda_k, torch.Tensor):
+        raise TypeError("equilibrium_update with the triton kernels: gamma and lambda_k must be Python floats")
+    return _equilibrium_op(k, loss_real, loss_fake, float(gamma), float(lambda_k), stats)
+
+
+def equilibrium_update_reference(k, loss_real, loss_fake, gamma, lambda_k, stats=None):
+    """The plain PyTorch computation of equilibrium_update (same arguments, same effects)."""
+    m = m_global(loss_real, loss_fake, gamma)
+    if stats is not None:
+        loss_d = loss_real - k * loss_fake          # L_D = L(x) - k_t L(G(z)), with k before the update
+        stats.add_(torch.stack([torch.ones_like(m), loss_real, loss_fake, loss_d, m]).to(stats.dtype))
+    k.copy_(k_update(k, loss_real, loss_fake, gamma, lambda_k))
+    return m
+
+
+def k_update(k, loss_real, loss_fake, gamma, lambda_k):
+    """k_{t+1} = clip(k_t + lambda_k * (gamma * L(x) - L(G(z))), 0, 1)."""
+    return torch.clamp(k + lambda_k * (gamma * loss_real - loss_fake), 0.0, 1.0)
+
+
+def m_global(loss_real, loss_fake, gamma):
+    """M_global = L(x) + |gamma * L(x) - L(G(z))|, the convergence measure."""
+    return loss_real + torch.abs(gamma * loss_real - loss_fake)
+
+
+def new_stats(device) -> torch.Tensor:
+    """An empty stats buffer (zeros, float32) with one slot per STATS_FIELDS entry."""
+    return torch.zeros(len(STATS_FIELDS), dtype=torch.float32, device=device)
+
+
+# ----------------------------------------------------------------------------------------------
+# The Triton kernel and its launcher.
 
 @triton.jit
 def _equilibrium_kernel(
@@ -56,19 +108,22 @@ _SLOTS = {f"I_{name}": STATS_FIELDS.index(field) for name, field in
 STATS_CONSTEXPRS = dict(N_STATS=len(STATS_FIELDS), BLOCK_STATS=triton.next_power_of_2(len(STATS_FIELDS)), **_SLOTS)
 
 
-def _check(k, stats):
-    if k.dtype != torch.float32 or k.dim() != 0:
-        raise ValueError(f"equilibrium_update: k must be a 0-dim float32 tensor, got {k.dtype} {tuple(k.shape)}")
-    if stats is not None and (stats.dtype != torch.float32 or stats.shape != (len(STATS_FIELDS),)):
-        raise ValueError(f"equilibrium_update: stats must be float32 [{len(STATS_FIELDS)}] "
-                         f"(began_fast.began.new_stats), got {stats.dtype} {tuple(stats.shape)}")
-
-
 def _equilibrium_triton(k, loss_real, loss_fake, gamma, lambda_k, stats) -> torch.Tensor:
     m = new_output((), torch.float32, k.device)
     _equilibrium_kernel[(1,)](k, loss_real, loss_fake, m, m if stats is None else stats,
                               gamma, lambda_k, HAS_STATS=stats is not None, **STATS_CONSTEXPRS, num_warps=1)
     return m
+
+
+# ----------------------------------------------------------------------------------------------
+# Registration: a custom op that mutates k and stats, so torch.compile traces it.
+
+def _check(k, stats):
+    if k.dtype != torch.float32 or k.dim() != 0:
+        raise ValueError(f"equilibrium_update: k must be a 0-dim float32 tensor, got {k.dtype} {tuple(k.shape)}")
+    if stats is not None and (stats.dtype != torch.float32 or stats.shape != (len(STATS_FIELDS),)):
+        raise ValueError(f"equilibrium_update: stats must be float32 [{len(STATS_FIELDS)}] "
+                         f"(new_stats), got {stats.dtype} {tuple(stats.shape)}")
 
 
 @torch.library.custom_op("began_fast::equilibrium_update", mutates_args=("k", "stats"))
@@ -83,33 +138,3 @@ def _equilibrium_op(k: torch.Tensor, loss_real: torch.Tensor, loss_fake: torch.T
 @_equilibrium_op.register_fake
 def _(k, loss_real, loss_fake, gamma, lambda_k, stats):
     return new_output((), torch.float32, k.device)
-
-
-def equilibrium_update_reference(k, loss_real, loss_fake, gamma, lambda_k, stats=None):
-    m = m_global(loss_real, loss_fake, gamma)
-    if stats is not None:
-        loss_d = discriminator_loss(loss_real, loss_fake, k)
-        stats.add_(torch.stack([torch.ones_like(m), loss_real, loss_fake, loss_d, m]).to(stats.dtype))
-    k.copy_(k_update(k, loss_real, loss_fake, gamma, lambda_k))
-    return m
-
-
-def equilibrium_update(k, loss_real, loss_fake, gamma, lambda_k, stats=None, *, impl="triton"):
-    """One BEGAN controller step, in place, without host synchronisation.
-
-    k: 0-dim float32 tensor k_t, updated in place:
-        k <- clip(k + lambda_k * (gamma * loss_real - loss_fake), 0, 1)
-    Returns M_global = loss_real + |gamma * loss_real - loss_fake| (0-dim float32).
-    stats: optional float32 buffer laid out as began_fast.began.STATS_FIELDS; adds
-        [1, loss_real, loss_fake, loss_real - k_old * loss_fake, M_global].
-    loss_real, loss_fake: 0-dim tensors (batch means of L), detached here.
-    gamma, lambda_k: Python floats for impl="triton" ("torch" also takes 0-dim tensors).
-    """
-    loss_real, loss_fake = loss_real.detach(), loss_fake.detach()
-    if impl == "torch":
-        return equilibrium_update_reference(k, loss_real, loss_fake, gamma, lambda_k, stats)
-    if impl != "triton":
-        raise ValueError(f"equilibrium_update: impl must be 'torch' or 'triton', got {impl!r}")
-    if isinstance(gamma, torch.Tensor) or isinstance(lambda_k, torch.Tensor):
-        raise TypeError("equilibrium_update(impl='triton'): gamma and lambda_k must be Python floats")
-    return _equilibrium_op(k, loss_real, loss_fake, float(gamma), float(lambda_k), stats)

@@ -1,13 +1,15 @@
-"""l1_per_sample: L(v)[b] = mean over sample b's elements of |recon - target|, float32 [B].
+"""l1_per_sample: BEGAN's per-sample L1 reconstruction error, L(v)[b] = mean |recon - target|.
 
-Forward, one pass over the data: program (b, chunk) sums |recon - target| over CHUNK
-elements of sample b in fp32 (whatever the input dtype), times 1/N; a second tiny
-kernel adds a sample's chunk sums (skipped when a sample fits in one chunk). Two
-stages rather than atomics, so the result is the same run to run.
-Backward, one pass: d/drecon = grad[b] / N * sign(recon - target) (sign(0) = 0, as
-torch's abs backward gives) and, when target needs a gradient, d/dtarget = -d/drecon,
-both written from the same loads.
-recon and target need not be contiguous; both channels_last is used as is.
+Read in this order: the public function, its plain-PyTorch reference, then the
+Triton kernels, their launchers, and the torch.library registration.
+
+How the kernels work. Forward, one pass over the data: program (b, chunk) sums
+|recon - target| over CHUNK elements of sample b in fp32 (whatever the input dtype),
+times 1/N; a second tiny kernel adds a sample's chunk sums (skipped when a sample
+fits in one chunk). Two stages rather than atomics, so the result is the same run to
+run. Backward, one pass: d/drecon = grad[b] / N * sign(recon - target) (sign(0) = 0,
+as torch's abs backward gives) and, when target needs a gradient, d/dtarget =
+-d/drecon, both written from the same loads.
 """
 from typing import List
 
@@ -15,9 +17,33 @@ import torch
 import triton
 import triton.language as tl
 
-from began_fast.began import l1_per_sample as l1_per_sample_reference
-from began_fast.kernels.common import INTERPRET, new_output, new_output_like, sum_partials, uses_triton
+from began_fast.kernels.common import (INTERPRET, current, new_output, new_output_like, sum_partials,
+                                       uses_triton)
 
+
+def l1_per_sample(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean |recon - target| over all non-batch elements: float32 [B].
+
+    recon, target: the same shape [B, ...], any float dtypes (they may differ, e.g. a
+        bf16 reconstruction against an fp32 image); any strides (both channels_last is
+        read as is, anything else is made contiguous first).
+    Accumulates in fp32 whatever the input dtype. Differentiable in recon and target:
+        dL/drecon = grad[b] / N * sign(recon - target) (sign(0) = 0), dL/dtarget = -dL/drecon.
+    Runs the Triton kernels when the kernel switch is "triton" (see kernels.common for
+    which tensors launch them), the reference below when it is "torch".
+    """
+    if current() == "torch":
+        return l1_per_sample_reference(recon, target)
+    return _l1_op(recon, target)
+
+
+def l1_per_sample_reference(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The plain PyTorch computation: mean over all non-batch elements of |recon - target|, float32."""
+    return (recon.float() - target.float()).abs().flatten(1).mean(dim=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Triton kernels and launchers.
 
 @triton.jit
 def _l1_partial_kernel(
@@ -113,6 +139,9 @@ def _l1_backward_torch(grad, recon, target, target_grad: bool) -> List[torch.Ten
     return grads + [(-grad_r).to(target.dtype)] if target_grad else grads
 
 
+# ----------------------------------------------------------------------------------------------
+# Registration: custom ops with autograd, so torch.compile and opcheck accept them.
+
 @torch.library.custom_op("began_fast::l1_per_sample", mutates_args=())
 def _l1_op(recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if uses_triton(recon):
@@ -155,16 +184,3 @@ def _backward(ctx, grad):
 
 
 _l1_op.register_autograd(_backward, setup_context=_setup_context)
-
-
-def l1_per_sample(recon, target, *, impl="triton"):
-    """Per-sample mean |recon - target| over all non-batch elements: float32 [B].
-
-    fp32 accumulation whatever the input dtype. Differentiable in recon and target
-    (dL/dtarget = -dL/drecon; sign(0) = 0). impl: "triton" (the registered op) or "torch".
-    """
-    if impl == "torch":
-        return l1_per_sample_reference(recon, target)
-    if impl != "triton":
-        raise ValueError(f"l1_per_sample: impl must be 'torch' or 'triton', got {impl!r}")
-    return _l1_op(recon, target)

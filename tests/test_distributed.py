@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-from began_fast import checkpoint, distributed
+from began_fast import checkpoint, distributed, kernels
+from began_fast.config import Options
 from began_fast.data import DataError, DeviceImages, builtin_shapes
 from began_fast.model import build_networks
 from began_fast.step import new_state, single_pass_gradients, train_step
@@ -54,6 +54,7 @@ def _rank_main(rank, fn, port, args):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_WORLD_SIZE=str(WORLD))
     torch.set_num_threads(1)
+    kernels.use("torch")          # a spawned process starts at the package default, "triton"
     try:
         fn(rank, *args)
     finally:
@@ -81,13 +82,12 @@ def torchrun(*args, timeout=240):
 def tiny_state(rank, world, seed=0):
     """The trainer's set-up in miniature: common weights from `seed`, then each rank its own
     stream and its own shard of the data."""
-    opts = SimpleNamespace(size=32, filters=4, latent=LATENT, channels=3, skip=False, tanh=False,
-                           kernels="torch")
+    opts = Options(size=32, filters=4, latent=LATENT, batch=BATCH, lr=2e-4, gamma=0.5, lambda_k=0.001)
     torch.manual_seed(seed)
     G, D = build_networks(opts, torch.device("cpu"))
     torch.manual_seed(distributed.rank_seed(seed, rank))
     data = DeviceImages(builtin_shapes(64, 32, 3, seed).images, torch.device("cpu"), rank, world)
-    return new_state(G, D, data, batch=BATCH, lr=2e-4, gamma=0.5, lambda_k=0.001, world=world)
+    return new_state(G, D, data, opts, world=world)
 
 
 def params(state):

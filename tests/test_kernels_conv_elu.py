@@ -10,8 +10,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from began_fast import kernels
 from began_fast.kernels import conv2d_elu, conv2d_elu_reference
 from began_fast.kernels.conv_elu import config_family
+
+
+@pytest.fixture(autouse=True)
+def _triton():
+    with kernels.use("triton"):
+        yield
 
 # Tolerances against the float64 reference: outputs need |a - r| <= atol * max(1, max|r|)
 # + rtol * |r|; the scale makes atol hold for gradients summed over many pixels too.
@@ -71,15 +78,16 @@ def reference_grads(x, w, b, s, conf, grad_y):
     return y64.detach(), [gx, *gparams]
 
 
-@pytest.mark.parametrize("impl", ["triton", "torch"])
+@pytest.mark.parametrize("switch", kernels.KERNELS)
 @pytest.mark.parametrize("dtype, atol, rtol", DTYPES)
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_backward_match_float64(case, dtype, atol, rtol, impl):
+def test_forward_and_backward_match_float64(case, dtype, atol, rtol, switch):
     x, w, b, s, conf = make_inputs(case, dtype)
-    y = conv2d_elu(x, w, b, **conf, weight_grad_scale=s, impl=impl)
-    grad_y = torch.randn(y.shape).to(dtype)
-    inputs = [x, w] + ([b] if b is not None else [])
-    grads = torch.autograd.grad(y, inputs, grad_y)
+    with kernels.use(switch):
+        y = conv2d_elu(x, w, b, **conf, weight_grad_scale=s)
+        grad_y = torch.randn(y.shape).to(dtype)
+        inputs = [x, w] + ([b] if b is not None else [])
+        grads = torch.autograd.grad(y, inputs, grad_y)
     y_ref, grads_ref = reference_grads(x, w, b, s, conf, grad_y)
 
     assert y.dtype == dtype and y.shape == y_ref.shape
@@ -134,13 +142,14 @@ def test_only_needed_gradients():
     assert gw.shape == w.shape and gb.shape == b.shape
 
 
-@pytest.mark.parametrize("impl", ["triton", "torch"])
-def test_expanded_scale(impl):
+@pytest.mark.parametrize("switch", kernels.KERNELS)
+def test_expanded_scale(switch):
     """A scale built by expanding a 0-dim k_t (stride 0) gives the same gradients as a dense one."""
     x, w, b, _, conf = make_inputs(CASES[1], torch.float32)
     k = torch.tensor(-0.3)
-    grads = [torch.autograd.grad(conv2d_elu(x, w, b, **conf, weight_grad_scale=s, impl=impl).sum(), (x, w, b))
-             for s in (k.expand(3), k.expand(3).contiguous())]
+    with kernels.use(switch):
+        grads = [torch.autograd.grad(conv2d_elu(x, w, b, **conf, weight_grad_scale=s).sum(), (x, w, b))
+                 for s in (k.expand(3), k.expand(3).contiguous())]
     for g, g_dense in zip(*grads):
         torch.testing.assert_close(g, g_dense)
 

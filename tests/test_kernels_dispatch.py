@@ -9,10 +9,10 @@ import sys
 
 SCRIPT = r"""
 import torch
-from began_fast.began import l1_per_sample as l1_ref, new_stats
-from began_fast.kernels import conv2d_elu, conv2d_elu_reference, equilibrium_update, l1_per_sample
+from began_fast.kernels import (conv2d_elu, conv2d_elu_reference, current, equilibrium_update,
+                                l1_per_sample, new_stats, l1_per_sample_reference as l1_ref)
 from began_fast.kernels.common import INTERPRET
-assert not INTERPRET
+assert not INTERPRET and current() == "triton"   # the registered ops, by default
 
 torch.manual_seed(0)
 r, t = torch.randn(3, 2, 5, 7, requires_grad=True), torch.randn(3, 2, 5, 7, requires_grad=True)

@@ -1,11 +1,19 @@
-"""equilibrium_update against began_fast.began's reference: k_t in place, M_global, stats."""
+"""equilibrium_update against its reference, and the reference's formulas against hand values:
+k_t in place, M_global, stats."""
 import contextlib
 
 import pytest
 import torch
 
-from began_fast.began import STATS_FIELDS, new_stats
-from began_fast.kernels import equilibrium_update, equilibrium_update_reference
+from began_fast import kernels
+from began_fast.kernels import (STATS_FIELDS, equilibrium_update, equilibrium_update_reference, k_update,
+                                m_global, new_stats)
+
+
+@pytest.fixture(autouse=True)
+def _triton():
+    with kernels.use("triton"):
+        yield
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # All float32 arithmetic on both sides: agreement to an fp32 rounding or two.
@@ -112,3 +120,26 @@ def test_opcheck():
     real, fake = torch.rand((), device=DEVICE), torch.rand((), device=DEVICE)
     for stats in (None, new_stats(DEVICE)):
         torch.library.opcheck(torch.ops.began_fast.equilibrium_update.default, (k, real, fake, 0.5, 0.001, stats))
+
+
+@pytest.mark.parametrize("k, real, fake, expected", [
+    (0.5, 0.4, 0.1, 0.5 + 0.001 * (0.5 * 0.4 - 0.1)),     # ordinary step up
+    (0.5, 0.1, 0.4, 0.5 + 0.001 * (0.5 * 0.1 - 0.4)),     # ordinary step down
+    (0.0, 0.1, 0.9, 0.0),                                  # clipped at 0
+    (0.9999, 1.0, 0.0, 1.0),                               # clipped at 1
+])
+def test_k_update_steps_and_clips(k, real, fake, expected):
+    out = k_update(torch.tensor(k), torch.tensor(real), torch.tensor(fake), gamma=0.5, lambda_k=0.001)
+    assert out.item() == pytest.approx(expected, abs=1e-7)
+
+
+def test_m_global_adds_the_balance_error_to_the_real_loss():
+    # 0.4 + |0.5 * 0.4 - 0.3| = 0.5, and the absolute value matters: 0.4 + |0.2 - 0.1| = 0.5
+    assert m_global(torch.tensor(0.4), torch.tensor(0.3), 0.5).item() == pytest.approx(0.5)
+    assert m_global(torch.tensor(0.4), torch.tensor(0.1), 0.5).item() == pytest.approx(0.5)
+    assert m_global(torch.tensor(0.4), torch.tensor(0.2), 0.5).item() == pytest.approx(0.4)
+
+
+def test_new_stats_has_one_slot_per_field():
+    stats = new_stats("cpu")
+    assert stats.shape == (len(STATS_FIELDS),) and stats.sum() == 0

@@ -7,7 +7,14 @@ a one-element sample.
 import pytest
 import torch
 
+from began_fast import kernels
 from began_fast.kernels import l1_per_sample, l1_per_sample_reference
+
+
+@pytest.fixture(autouse=True)
+def _triton():
+    with kernels.use("triton"):
+        yield
 
 # The forward always accumulates in fp32 (output float32), so its tolerance is fp32's
 # whatever the input dtype; the gradients are rounded once to the input's dtype: relative
@@ -37,14 +44,15 @@ def l1_float64(recon, target):
     return (recon.double() - target.double()).abs().flatten(1).mean(dim=1)
 
 
-@pytest.mark.parametrize("impl", ["triton", "torch"])
+@pytest.mark.parametrize("switch", kernels.KERNELS)
 @pytest.mark.parametrize("target_grad", [False, True])
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("dtype, grad_tol", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_backward_match_float64(shape, dtype, grad_tol, layout, target_grad, impl):
+def test_forward_and_backward_match_float64(shape, dtype, grad_tol, layout, target_grad, switch):
     recon, target = make_pair(shape, dtype, layout, target_grad)
-    out = l1_per_sample(recon, target, impl=impl)
+    with kernels.use(switch):
+        out = l1_per_sample(recon, target)
     assert out.dtype == torch.float32 and out.shape == (shape[0],)
 
     r64 = recon.detach().double().requires_grad_()
@@ -54,7 +62,8 @@ def test_forward_and_backward_match_float64(shape, dtype, grad_tol, layout, targ
 
     grad = torch.randn(shape[0])
     inputs = (recon, target) if target_grad else (recon,)
-    grads = torch.autograd.grad(out, inputs, grad)
+    with kernels.use(switch):
+        grads = torch.autograd.grad(out, inputs, grad)
     grads_ref = torch.autograd.grad(ref, (r64, t64) if target_grad else (r64,), grad.double())
     for g, g_ref, t in zip(grads, grads_ref, inputs):
         assert g.dtype == t.dtype
@@ -94,3 +103,16 @@ def test_opcheck():
     for target_grad in (False, True):
         torch.library.opcheck(torch.ops.began_fast.l1_per_sample_backward.default,
                               (grad, recon.detach(), target.detach(), target_grad))
+
+
+def test_reference_is_the_mean_absolute_error_of_each_sample():
+    recon = torch.tensor([[[[1.0, -2.0], [0.5, 0.0]]], [[[0.0, 0.0], [0.0, 4.0]]]])
+    target = torch.zeros_like(recon)
+    # sample 0: (1 + 2 + 0.5 + 0) / 4; sample 1: 4 / 4
+    assert l1_per_sample_reference(recon, target).tolist() == [0.875, 1.0]
+
+
+def test_reference_accumulates_in_float32_for_half_inputs():
+    recon = torch.full((2, 3, 4, 4), 0.5, dtype=torch.bfloat16)
+    out = l1_per_sample_reference(recon, torch.zeros_like(recon))
+    assert out.dtype == torch.float32 and out.tolist() == [0.5, 0.5]

@@ -1,22 +1,23 @@
 """The training step: single-forward gradients, FLOPs, and backends agreeing with eager."""
-import copy
-
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from began_fast import kernels as kernel_switch
+from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.kernels import common as kernel_common
-from began_fast.model import Discriminator, Generator, set_kernels
-from began_fast.step import (StepRunner, new_state, single_pass_gradients, train_step,
-                             two_pass_gradients)
+from began_fast.model import Discriminator, Generator
+from began_fast.step import StepRunner, new_state, single_pass_gradients, two_pass_gradients
 
 
 def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8):
+    """A small state; `kernels` sets the kernel switch for the rest of the test."""
+    kernel_switch.use(kernels)
     torch.manual_seed(seed)
-    G, D = Generator(32, n=n, h=h, impl=kernels), Discriminator(32, n=n, h=h, impl=kernels)
+    G, D = Generator(32, n=n, h=h), Discriminator(32, n=n, h=h)
     data = DeviceImages(builtin_shapes(32, 32, seed=seed).images, torch.device("cpu"))
-    return new_state(G, D, data, batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05, kernels=kernels)
+    return new_state(G, D, data, Options(batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05))
 
 
 # The Triton kernels run under the interpreter here (slow): one k for them.
@@ -116,9 +117,21 @@ def test_cudagraph_backends_refuse_the_cpu():
         StepRunner("cudagraph", tiny_state())
 
 
-def test_kernels_switch_keeps_parameters():
+def test_kernel_switch_keeps_parameters_and_outputs():
+    """One set of weights serves both settings of the switch: same parameters, same images."""
+    torch.manual_seed(0)
     G = Generator(32, n=4, h=8)
-    names = [n for n, _ in G.named_parameters()]
-    set_kernels(G, "triton")
-    assert [n for n, _ in G.named_parameters()] == names
-    assert all(layer.impl == "triton" for layer in G.modules() if hasattr(layer, "impl"))
+    z = torch.rand(2, 8) * 2 - 1
+    outputs = {}
+    for choice in kernel_switch.KERNELS:
+        with kernel_switch.use(choice):
+            assert kernel_switch.current() == choice
+            outputs[choice] = G(z)
+    torch.testing.assert_close(outputs["triton"], outputs["torch"], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="kernels must be one of"):
+        kernel_switch.use("cuda")
+
+
+def test_the_option_and_the_switch_share_one_vocabulary():
+    from began_fast.config import KERNELS
+    assert KERNELS == kernel_switch.KERNELS

@@ -157,3 +157,16 @@ def test_slerp_keeps_ends_and_norm():
     walk = slerp(a, b, torch.linspace(0, 1, 5))[0]
     assert torch.allclose(walk[0], a[0], atol=1e-6) and torch.allclose(walk[-1], b[0], atol=1e-6)
     assert torch.allclose(walk.norm(dim=1), torch.ones(5), atol=1e-5)
+
+
+def test_a_checkpoint_from_an_earlier_version_resumes(tmp_path):
+    """tests/data/ckpt-v1-tiny.pt was written by the trainer of commit c9e393b (32 px, n = 2,
+    h = 4, batch 2, 4 steps); later versions must go on reading it."""
+    import shutil
+    run = tmp_path / "00000-shapes-32px"
+    run.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(__file__), "data", "ckpt-v1-tiny.pt"), run / "ckpt-00000004.pt")
+    assert main(["--resume", "auto", "--steps", "6", "--log-every", "2", "--out", str(tmp_path)]) == 0
+    payload = final_state(str(run))
+    assert payload["step"] == 6 and payload["options"]["filters"] == 2
+    assert [s["step"] for s in read_stats(str(run))] == [6]

@@ -1,0 +1,130 @@
+"""What the suite runs on this machine: the model and layer shapes, the step cases, the sizes.
+
+On CUDA, the paper's 64 px, n = 128 model at GPU batch sizes; on the CPU, small sizes
+that exercise every benchmark path in a minute or two (CI runs them so they cannot rot).
+"""
+import os
+from dataclasses import dataclass
+
+import torch
+
+from began_fast.config import BACKENDS, KERNELS
+
+# Benchmarks never time the Triton interpreter: with TRITON_INTERPRET=1 (which
+# tests/conftest.py sets on machines without CUDA) every Triton case is skipped.
+INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The networks a step benchmark trains (the rest of the options are Options' defaults)."""
+    size: int
+    filters: int
+    latent: int
+    channels: int = 3
+
+    @property
+    def name(self) -> str:
+        return f"{self.size}px n={self.filters} h={self.latent}"
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One 3x3 conv+ELU layer: in and out channels, stride, input side in pixels."""
+    cin: int
+    cout: int
+    stride: int
+    size: int
+
+    @property
+    def out_size(self) -> int:
+        return (self.size + 2 - 3) // self.stride + 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.cin}to{self.cout}-s{self.stride}-{self.size}px"
+
+
+def conv_shapes(n: int) -> list:
+    """The benchmarked layers of the 64 px model with n filters (for n = 128: 3->128 and
+    128->128 at 64x64, 128->256 stride 2, 256->256 at 32x32, 384 at 16x16, 512 at 8x8)."""
+    return [ConvShape(3, n, 1, 64), ConvShape(n, n, 1, 64), ConvShape(n, 2 * n, 2, 64),
+            ConvShape(2 * n, 2 * n, 1, 32), ConvShape(3 * n, 3 * n, 1, 16),
+            ConvShape(4 * n, 4 * n, 1, 8)]
+
+
+@dataclass(frozen=True)
+class StepCase:
+    backend: str
+    kernels: str
+    batch: object          # an int, or "max": the largest power of two an eager step fits
+    precision: str
+    skip: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend}-{self.kernels}-b{self.batch}-{self.precision}"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Every size and case the suite runs on this machine; built once per session."""
+    device: torch.device
+    full: bool                 # --bench-full: every step case on a GPU, fp32 kernels too
+    quick: bool                # --bench-quick: skip torch.compile on the CPU
+    time_s: float              # seconds of timed rounds per benchmark (about)
+    min_rounds: int            # pytest-benchmark's --benchmark-min-rounds
+    kernel_filters: int        # conv shapes are those of the 64 px model with this n
+    conv_batches: tuple
+    l1_batches: tuple
+    l1_size: int
+    kernel_precisions: tuple   # conv2d_elu's; l1 runs fp32 and (on a GPU) bf16
+    l1_precisions: tuple
+    kernels: tuple             # the kernel switch's settings timed: "torch", and "triton" on CUDA
+    step_model: ModelConfig
+    step_cases: tuple
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @staticmethod
+    def create(full=False, quick=False, time_s=None, min_rounds=5, device=None) -> "Suite":
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        cuda = device.type == "cuda"
+        if cuda:
+            return Suite(device=device, full=full, quick=quick, time_s=time_s or 1.0,
+                         min_rounds=min_rounds, kernel_filters=128, conv_batches=(16, 256),
+                         l1_batches=(16, 256), l1_size=64,
+                         kernel_precisions=("fp32", "tf32", "bf16") if full else ("tf32", "bf16"),
+                         l1_precisions=("fp32", "bf16"), kernels=KERNELS,
+                         step_model=ModelConfig(64, 128, 64), step_cases=tuple(_gpu_step_cases(full)))
+        return Suite(device=device, full=full, quick=quick, time_s=time_s or 0.2,
+                     min_rounds=min_rounds, kernel_filters=16, conv_batches=(2,),
+                     l1_batches=(16,), l1_size=64, kernel_precisions=("fp32",),
+                     l1_precisions=("fp32",), kernels=("torch",),
+                     step_model=ModelConfig(32, 8, 16), step_cases=tuple(_cpu_step_cases(quick)))
+
+
+def _gpu_step_cases(full):
+    """Eager and CUDA graphs: every batch, precision and kernel choice. The compiled
+    backends (about a minute of compilation each) at bf16, batch 16 and 256, unless full."""
+    for precision in ("fp32", "tf32", "bf16"):
+        for batch in (16, 64, 256, "max"):
+            for kernels in KERNELS:
+                for backend in BACKENDS:
+                    if backend.startswith("compile") and not full and not (
+                            precision == "bf16" and batch in (16, 256)):
+                        continue
+                    yield StepCase(backend, kernels, batch, precision)
+
+
+def _cpu_step_cases(quick):
+    """Small enough for CI: eager both ways at two batches, compile once, graphs skipped."""
+    for batch in (4, 16):
+        for kernels in KERNELS:
+            yield StepCase("eager", kernels, batch, "fp32")
+    yield StepCase("compile", "torch", 4, "fp32",
+                   skip="--bench-quick: torch.compile takes about a minute on the CPU" if quick else None)
+    for backend in ("cudagraph", "compile-cudagraph"):
+        yield StepCase(backend, "torch", 4, "fp32", skip=f"{backend} needs CUDA")

@@ -1,0 +1,103 @@
+"""The training step as the step benchmarks build it: state, FLOP count, the largest batch."""
+import contextlib
+import dataclasses
+import functools
+import gc
+
+import pytest
+import torch
+
+from bench.cases import ModelConfig
+from began_fast import kernels
+from began_fast.config import Options
+from began_fast.data import DeviceImages, builtin_shapes
+from began_fast.devices import configure_precision, sync
+from began_fast.model import build_networks
+from began_fast.step import new_state, train_step
+
+
+@functools.lru_cache(maxsize=None)
+def _images(size: int, channels: int):
+    return builtin_shapes(1024, size, channels, seed=0).images
+
+
+def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.device, seed=0):
+    """Fresh networks, optimisers and built-in data for one step configuration, made the way
+    the trainer makes them (Options' defaults for everything else). The kernel switch is
+    the caller's to set."""
+    configure_precision(precision)
+    torch.manual_seed(seed)
+    opts = dataclasses.replace(Options(), size=cfg.size, filters=cfg.filters, latent=cfg.latent,
+                               channels=cfg.channels, precision=precision, batch=batch)
+    G, D = build_networks(opts, device)
+    data = DeviceImages(_images(cfg.size, cfg.channels), device)
+    return new_state(G, D, data, opts)
+
+
+FLOP_COUNTS = {}   # (cfg, batch) -> FLOPs of one step
+
+
+def step_flops(cfg: ModelConfig, batch: int, precision: str, device: torch.device) -> int:
+    """FLOPs of one training step, counted once per (model, batch) by FlopCounterMode over an
+    eager step with the torch kernels (it cannot see inside Triton ops); every backend,
+    kernel choice and precision of the same model and batch reuses the count."""
+    from torch.utils.flop_counter import FlopCounterMode
+    key = (cfg, batch)
+    if key not in FLOP_COUNTS:
+        with kernels.use("torch"):
+            state = new_step_state(cfg, batch, precision, device)
+            with FlopCounterMode(display=False) as counter:
+                train_step(state)
+        sync(device)
+        FLOP_COUNTS[key] = counter.get_total_flops()
+        del state
+        free_memory(device)
+    return FLOP_COUNTS[key]
+
+
+LARGEST_BATCH = {}  # (cfg, precision) -> int
+
+
+def largest_batch(cfg: ModelConfig, precision: str, device: torch.device, above=256,
+                  cap=16384) -> int:
+    """The largest power of two above `above` at which an eager step (torch kernels) runs
+    without running out of device memory; `above` when none does."""
+    key = (cfg, precision)
+    if key not in LARGEST_BATCH:
+        best, batch = above, above * 2
+        while batch <= cap:
+            try:
+                with kernels.use("torch"):
+                    state = new_step_state(cfg, batch, precision, device)
+                    train_step(state)
+                sync(device)
+            except torch.cuda.OutOfMemoryError:
+                break
+            finally:
+                state = None
+                free_memory(device)
+            best, batch = batch, batch * 2
+        LARGEST_BATCH[key] = best
+    return LARGEST_BATCH[key]
+
+
+def free_memory(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def skip_if_out_of_memory(what: str):
+    """Skip, not fail, a case whose batch does not fit in device memory (torch.compile may
+    wrap the error, so the chain of causes is searched)."""
+    try:
+        yield
+    except Exception as exc:
+        cause = exc
+        while cause is not None and not isinstance(cause, torch.cuda.OutOfMemoryError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            pytest.skip(f"{what}: out of device memory")
+        raise
