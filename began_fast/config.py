@@ -71,6 +71,7 @@ class Options:
     gamma: float = _cuda("gamma")
     lambda_k: float = _cuda("lambda_k")
     seed: int = 0
+    data_seed: int = 0               # the built-in shapes' seed, apart from seed
     device: str = "auto"
     backend: str = "eager"
     kernels: str = "torch"
@@ -85,6 +86,12 @@ class Options:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> "Options":
+        """Options saved by any version: before data_seed existed, --seed also seeded the
+        built-in shapes, so an old run's data_seed is its seed."""
+        return cls(**{"data_seed": saved.get("seed", 0), **saved})
 
 
 # Options a resumed run may change; every other one comes from the checkpoint.
@@ -139,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--gamma", "diversity ratio E[L(G(z))]/E[L(x)], in [0, 1]", type=float)
     add("--lambda-k", "k_t's proportional gain", type=float)
     add("--seed", "seed for weights, z and batches", type=int)
+    add("--data-seed", "seed for the built-in shapes, apart from --seed so that runs with "
+        "different seeds train on the same data", type=int)
     add("--device", "training device; auto: cuda when present", choices=DEVICES)
     add("--backend", "how the step runs: eager (reference), compile (torch.compile), "
         "cudagraph (eager step captured and replayed), compile-cudagraph", choices=BACKENDS)

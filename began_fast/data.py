@@ -38,6 +38,7 @@ class ImageSet:
 SHAPES = ("disc", "square", "triangle", "ring")
 PALETTE = np.array([[230, 60, 50], [60, 180, 75], [50, 110, 230],
                     [250, 200, 40], [200, 80, 200], [240, 240, 240]], dtype=np.float32)
+NO_SHAPE = -1      # the shape (and colour) label of an image with no shape on it
 
 
 def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> ImageSet:
@@ -51,7 +52,22 @@ def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> I
     cx = rng.uniform(radius, 1 - radius)
     cy = rng.uniform(radius, 1 - radius)
     background = rng.uniform(0, 60, size=(count, 3)).astype(np.float32)
+    images = _render(shape, colour, radius, cx, cy, background, size, channels)
+    labels = {"shape": shape, "colour": colour, "radius": radius, "cx": cx, "cy": cy}
+    return ImageSet(images, f"builtin-shapes:{count}:{size}:{channels}:{seed}", labels)
 
+
+def builtin_backgrounds(count: int, size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
+    """uint8 [count, C, S, S]: the built-in shapes' backgrounds with no shape on them, the
+    "no shape" examples a shapes classifier learns from."""
+    rng = np.random.default_rng(seed)
+    background = rng.uniform(0, 60, size=(count, 3)).astype(np.float32)
+    none, zero = np.full(count, NO_SHAPE), np.zeros(count)
+    return _render(none, none, zero, zero, zero, background, size, channels)
+
+
+def _render(shape, colour, radius, cx, cy, background, size, channels) -> np.ndarray:
+    """Attributes -> uint8 [N, C, S, S]; a shape index of NO_SHAPE draws the background alone."""
     coords = (np.arange(size, dtype=np.float32) + 0.5) / size
     ys, xs = coords[None, :, None], coords[None, None, :]
     dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
@@ -63,7 +79,7 @@ def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> I
         "triangle": (dy <= r * 0.7) & (dy >= 2 * abs(dx) - r),
         "ring": (dist <= r) & (dist >= r * 0.55),
     }
-    inside = np.zeros((count, size, size), dtype=bool)
+    inside = np.zeros((len(shape), size, size), dtype=bool)
     for index, name in enumerate(SHAPES):
         inside |= (shape == index)[:, None, None] & masks[name]
 
@@ -71,10 +87,7 @@ def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> I
     rgb = np.where(inside[:, None], PALETTE[colour][:, :, None, None],
                    background[:, :, None, None] * shade[None])
     images = np.clip(rgb, 0, 255).astype(np.uint8)
-    if channels == 1:
-        images = _to_grey(images)
-    labels = {"shape": shape, "colour": colour, "radius": radius, "cx": cx, "cy": cy}
-    return ImageSet(images, f"builtin-shapes:{count}:{size}:{channels}:{seed}", labels)
+    return _to_grey(images) if channels == 1 else images
 
 
 def _to_grey(rgb: np.ndarray) -> np.ndarray:
@@ -160,6 +173,14 @@ def _cache_key(folder, paths, size, channels, crop) -> str:
         stat = os.stat(path)
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return f"folder-{digest.hexdigest()[:20]}"
+
+
+def load_training_data(opts, progress=None) -> ImageSet:
+    """A run's data from its options (an Options or anything with the same fields): the
+    image folder --data, or the built-in shapes from --data-seed."""
+    if opts.data is None:
+        return builtin_shapes(opts.builtin_count, opts.size, opts.channels, opts.data_seed)
+    return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, progress)
 
 
 def default_cache_dir() -> str:

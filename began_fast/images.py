@@ -5,10 +5,15 @@ import torch
 from began_fast.files import atomic_write
 
 
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """[N, C, S, S] floats in [-1, 1] -> uint8 [N, C, S, S] on the same device: the inverse
+    of data.to_signed_unit, so generated images are stored and scored as real ones are."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """[N, C, S, S] floats in [-1, 1] -> [N, S, S, C] uint8."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
+    return quantize(images).cpu().permute(0, 2, 3, 1).numpy()
 
 
 def save_grid(images: torch.Tensor, path: str, columns: int) -> None:

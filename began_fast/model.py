@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from began_fast.config import IMAGE_SIZES
+from began_fast.config import IMAGE_SIZES, Options
 from began_fast.layers import ConvELU, Linear
 
 
@@ -112,3 +112,11 @@ def build_networks(opts, device) -> tuple:
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
               skip=opts.skip, tanh=opts.tanh)
     return Generator(**kw).to(device), Discriminator(**kw).to(device)
+
+
+def generator_from_checkpoint(payload: dict, device) -> Generator:
+    """A checkpoint's G with its weights, in eval mode: the one place that knows how a
+    checkpoint's options become a generator."""
+    G, _ = build_networks(Options.from_dict(payload["options"]), device)
+    G.load_state_dict(payload["G"])
+    return G.eval()

@@ -18,7 +18,7 @@ from began_fast import checkpoint, kernels
 from began_fast.config import DEVICES, OptionError, Options
 from began_fast.devices import pick_device
 from began_fast.images import save_grid
-from began_fast.model import build_networks, sample_z
+from began_fast.model import generator_from_checkpoint, sample_z
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -60,11 +60,9 @@ def main(argv=None) -> int:
     except OptionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    opts = Options(**payload["options"])
+    opts = Options.from_dict(payload["options"])
     kernels.use("torch")            # same weights either way; torch runs everywhere
-    G, _ = build_networks(opts, device)
-    G.load_state_dict(payload["G"])
-    G.eval()
+    G = generator_from_checkpoint(payload, device)
 
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     os.makedirs(out, exist_ok=True)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from began_fast import checkpoint, distributed, kernels
 from began_fast.config import (RUN_CONTROL, OptionError, apply_device_defaults, parse_args,
                                validate, Options)
-from began_fast.data import DataError, DeviceImages, builtin_shapes, load_image_folder, to_signed_unit
+from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
 from began_fast.devices import configure_precision, pick_device, sync
 from began_fast.files import atomic_write
 from began_fast.images import save_grid
@@ -65,7 +65,7 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
         payload = checkpoint.load(path)
     except checkpoint.CheckpointError as e:
         raise checkpoint.CheckpointError(f"--resume {e}") from None
-    saved = Options(**payload["options"])
+    saved = Options.from_dict(payload["options"])
     ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
     if ignored:
         warnings.warn("resuming keeps the checkpoint's " + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
@@ -124,13 +124,12 @@ class Trainer:
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
 
     def _load_data(self):
-        opts = self.opts
-        if opts.data is None:
-            return builtin_shapes(opts.builtin_count, opts.size, opts.channels, opts.seed)
+        if self.opts.data is None:
+            return load_training_data(self.opts)
         bar = lambda it, total: tqdm(it, total=total, desc="decoding images", unit="img", leave=False,
                                     disable=None if self.dist.main else True)   # None: on a terminal only
         with distributed.local_main_first(self.dist):    # one decode per machine; the others read its cache
-            return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, bar)
+            return load_training_data(self.opts, bar)
 
     # -- checkpoints -------------------------------------------------------------------
     def _payload(self) -> dict:

@@ -8,6 +8,9 @@ element a kernel never writes fails the tests (on a GPU too).
 Every test starts with the kernel switch at "torch" (the references), so that a test
 that selects "triton" cannot leak its choice into the next; the kernel tests select
 "triton" themselves.
+
+BEGAN_FAST_OFFLINE=1: no test may download (torch-fidelity's Inception weights above all).
+The shapes classifier that the metrics tests share is trained once per session.
 """
 import os
 
@@ -17,6 +20,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 os.environ.setdefault("BEGAN_FAST_POISON", "1")
+os.environ["BEGAN_FAST_OFFLINE"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +28,12 @@ def _kernel_switch_at_torch():
     from began_fast import kernels
     with kernels.use("torch"):
         yield
+
+
+@pytest.fixture(scope="session")
+def metrics_cache(tmp_path_factory):
+    """A cache folder holding the 32 px RGB shapes classifier, trained here once."""
+    from began_fast.metrics.cache import shapes_classifier
+    folder = str(tmp_path_factory.mktemp("metrics-cache"))
+    shapes_classifier(32, 3, folder, torch.device("cpu"))
+    return folder

@@ -9,9 +9,10 @@ TINY = ["--size", "32", "--filters", "4", "--latent", "8", "--batch", "4", "--bu
         "--device", "cpu"]
 
 
-def run_cli(module, *args, cwd=None, timeout=300):
-    """Run `python -m module args` as a user would; returns the CompletedProcess."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning")
+def run_cli(module, *args, cwd=None, timeout=300, env=None):
+    """Run `python -m module args` as a user would, with `env` added to the environment;
+    returns the CompletedProcess."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning", **(env or {}))
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=timeout)
 

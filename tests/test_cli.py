@@ -64,7 +64,7 @@ def test_argparse_errors_are_one_line_too(tmp_path):
 def test_help_gives_units_and_defaults():
     text = build_parser().format_help()
     for flag in ("--data", "--out", "--size", "--filters", "--latent", "--channels", "--batch", "--steps",
-                 "--lr", "--gamma", "--lambda-k", "--seed", "--device", "--log-every", "--sample-every",
+                 "--lr", "--gamma", "--lambda-k", "--seed", "--data-seed", "--device", "--log-every", "--sample-every",
                  "--ckpt-every", "--resume", "--lr-patience", "--lr-floor", "--backend", "--kernels",
                  "--precision"):
         assert flag in text

@@ -170,3 +170,20 @@ def test_a_checkpoint_from_an_earlier_version_resumes(tmp_path):
     payload = final_state(str(run))
     assert payload["step"] == 6 and payload["options"]["filters"] == 2
     assert [s["step"] for s in read_stats(str(run))] == [6]
+
+
+def test_the_data_seed_is_apart_from_the_seed(tmp_path):
+    identity = {}
+    for name, seeds in (("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "1", "--data-seed", "5"])):
+        assert main([*TINY, *seeds, "--steps", "1", "--out", str(tmp_path / name)]) == 0
+        identity[name] = final_state(only_run_dir(tmp_path / name))["data_identity"]
+    assert identity["a"] == identity["b"] == "builtin-shapes:64:32:3:0"      # same data, other weights
+    assert identity["c"] == "builtin-shapes:64:32:3:5"
+
+
+def test_options_of_an_earlier_version_take_their_data_seed_from_the_seed():
+    from began_fast.config import Options
+    payload = torch.load(os.path.join(os.path.dirname(__file__), "data", "ckpt-v1-tiny.pt"), weights_only=False)
+    saved = dict(payload["options"], seed=7)
+    assert "data_seed" not in saved and Options.from_dict(saved).data_seed == 7
+    assert Options.from_dict({**saved, "data_seed": 3}).data_seed == 3

@@ -1,0 +1,121 @@
+"""`python -m began_fast.evaluate`: how good a checkpoint's samples are.
+
+    python -m began_fast.evaluate runs/00000-shapes-32px                 # its newest checkpoint
+    python -m began_fast.evaluate runs/00000-shapes-32px/ckpt-00002500.pt --samples 2000
+    python -m began_fast.evaluate runs/00001-celeba-64px --metrics fid,kid --inception-weights W.pth
+
+Prints a table (each metric, its unit, the real data's own score beside it) and appends
+the result as one JSON line to evaluations.jsonl in the run folder. The metrics are
+described in README.md, "Evaluation".
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import torch
+
+from began_fast import checkpoint, kernels
+from began_fast.config import DEVICES, OptionError, Options
+from began_fast.data import DataError, load_training_data
+from began_fast.devices import pick_device
+from began_fast.files import append_line
+from began_fast.metrics.evaluate import SAMPLES, Evaluator
+from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics
+from began_fast.model import generator_from_checkpoint, sample_z
+
+LOG = "evaluations.jsonl"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="python -m began_fast.evaluate", allow_abbrev=False,
+                                description="Score a checkpoint's samples against its training data.")
+    p.add_argument("target", metavar="CHECKPOINT_OR_RUN", help="a ckpt-*.pt file, or a run folder (its newest checkpoint)")
+    p.add_argument("--metrics", metavar="LIST",
+                   help=f"comma-separated names ({', '.join(METRICS)}) or groups ({', '.join(GROUPS)}); "
+                        "default: shapes for the built-in data, inception (fid,kid) for an image folder")
+    p.add_argument("--samples", type=int, default=SAMPLES, metavar="N",
+                   help=f"samples to draw; the ceiling uses as many real images (default: {SAMPLES})")
+    p.add_argument("--batch", type=int, default=500, metavar="N", help="images per forward pass (default: 500)")
+    p.add_argument("--seed", type=int, default=0, help="seed for z (default: 0)")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto (cuda when present)")
+    p.add_argument("--cache-dir", metavar="DIR", help="where the classifier and real statistics are cached "
+                   "(default: the run's --cache-dir, else ~/.cache/began_fast)")
+    p.add_argument("--inception-weights", metavar="PATH", help="torch-fidelity's Inception weights file, "
+                   "for FID/KID where they cannot be downloaded")
+    return p.parse_args(argv)
+
+
+def resolve_checkpoint(target: str) -> str:
+    """A checkpoint file as given, or a run folder's newest checkpoint."""
+    if os.path.isdir(target):
+        found = checkpoint.in_run(target)
+        if not found:
+            raise checkpoint.CheckpointError(f"{target}: no ckpt-*.pt in this folder; give a run folder "
+                                             "written by began_fast.train, or a checkpoint file")
+        return found[-1]
+    return target
+
+
+def sampler(G, latent: int, seed: int, device):
+    """generate(n) for the evaluator: z from its own generator, so it is the same z for
+    every checkpoint evaluated with the same seed."""
+    gen = torch.Generator().manual_seed(seed)
+    return lambda n: G(sample_z(n, latent, generator=gen).to(device))
+
+
+def number(value: float) -> str:
+    """Four decimals for shares and the like, one for large distances."""
+    return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def table(result: dict) -> str:
+    rows = [("metric", "samples", "real (ceiling)", "unit", "better")]
+    for name, value in result["values"].items():
+        m = METRICS[name]
+        rows.append((name, number(value), number(result["ceiling"][name]), m.unit, m.better))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def main(argv=None) -> int:
+    try:
+        args = parse_args(argv)
+        if args.batch < 1:
+            raise OptionError(f"--batch {args.batch}: must be at least 1")
+        path = resolve_checkpoint(args.target)
+        payload = checkpoint.load(path)
+        device = pick_device(args.device)
+        opts = Options.from_dict(payload["options"])
+        data = load_training_data(opts)
+        metrics = parse_metrics(args.metrics) if args.metrics else None
+        evaluator = Evaluator(data, metrics, args.samples, args.cache_dir or opts.cache_dir, device,
+                              args.batch, args.inception_weights)
+    except (OptionError, DataError, MetricError, checkpoint.CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    kernels.use("torch")            # same weights either way; torch runs everywhere
+    G = generator_from_checkpoint(payload, device)
+    try:
+        result = evaluator(sampler(G, opts.latent, args.seed, device))
+    except MetricError as e:         # e.g. the Inception weights could not be downloaded
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    step, images = payload["step"], payload.get("images")
+    print(f"{path}: step {step}, {args.samples} samples against {data.identity}")
+    print(table(result))
+    if result["classifier"]:
+        print(f"shapes classifier: {100 * result['classifier']['class']:.1f} % held-out accuracy")
+    print(f"evaluation took {result['seconds']:.1f} s; set-up (classifier, real statistics, ceiling; "
+          f"cached after first use) {evaluator.setup_seconds:.1f} s")
+    record = {"checkpoint": os.path.basename(path), "step": step, "images": images, "seed": args.seed,
+              "data": data.identity, "date": datetime.datetime.now().isoformat(timespec="seconds"), **result}
+    log = os.path.join(os.path.dirname(os.path.abspath(path)), LOG)
+    append_line(log, json.dumps(record))
+    print(f"appended to {log}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

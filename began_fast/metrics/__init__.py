@@ -1,0 +1,8 @@
+"""How good a generator's samples are: the built-in shapes' own classifier and its metrics
+(mode coverage, class KL, recognised share, Fréchet distance, precision/recall/density/
+coverage), and FID/KID on Inception features through torch-fidelity (an optional extra).
+
+    from began_fast.metrics.evaluate import Evaluator, evaluate
+
+Kept empty, so that `began_fast.metrics.names` imports without torch.
+"""

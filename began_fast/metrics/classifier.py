@@ -1,0 +1,137 @@
+"""The built-in shapes' classifier: a small CNN that names the (shape, colour) class of an
+image, or "no shape", and bins its size and position. Its penultimate layer is the
+feature space of the in-domain Fréchet distance and precision/recall/density/coverage.
+
+It is trained once per image size and channel count, on built-in shapes and on bare
+backgrounds (so that a flat image is called "no shape", not the nearest shape), from
+fixed seeds, and cached beside the data cache. Images larger than 32 px are
+area-averaged to 32 px first: the shapes are at least 7 px across there, so the
+classes stay readable, and training costs the same at every size.
+"""
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from began_fast.data import NO_SHAPE, PALETTE, SHAPES, builtin_backgrounds, builtin_shapes, to_signed_unit
+
+VERSION = 1                          # bump when the network, its data or its training change
+CLASSES = len(SHAPES) * len(PALETTE)   # (shape, colour) classes; index CLASSES is "no shape"
+NONE = CLASSES
+SIZE_BINS = 3                        # radius in thirds of its range [0.12, 0.3]
+POSITION_BINS = 9                    # the centre's cell in a 3 x 3 grid over the image
+IGNORED = -100                       # cross_entropy's ignore_index: no target
+INPUT = 32                           # the side the network sees
+FEATURES = 128
+
+# Training set: TRAIN_SHAPES shapes and TRAIN_NONE shapeless images (about two classes'
+# share); held out: TEST_SHAPES and TEST_NONE from other seeds. Sizes and epochs chosen so that
+# training takes well under a minute on two CPU cores (README, "Evaluation").
+TRAIN_SHAPES, TRAIN_NONE, TEST_SHAPES, TEST_NONE = 10000, 800, 4000, 800
+EPOCHS, BATCH, LR = 3, 128, 3e-3
+SEED = 1_000_003                     # the classifier's data and weights; held-out data uses SEED + 1
+
+
+class ShapesClassifier(nn.Module):
+    """uint8-range images in [-1, 1], [B, C, S, S] -> (features [B, 128], class logits
+    [B, CLASSES + 1], size-bin logits [B, 3], position-bin logits [B, 9])."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        widths = (channels, 16, 32, 64)
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(b) for b in widths[1:])
+        self.fc = nn.Linear(64 * 4 * 4, FEATURES)         # 32 px halved three times: 4 x 4
+        self.classes = nn.Linear(FEATURES, CLASSES + 1)
+        self.size_bins = nn.Linear(FEATURES, SIZE_BINS)
+        self.position_bins = nn.Linear(FEATURES, POSITION_BINS)
+
+    def forward(self, x):
+        if x.shape[-1] != INPUT:
+            x = F.adaptive_avg_pool2d(x, INPUT)
+        for conv, norm in zip(self.convs, self.norms):
+            x = F.max_pool2d(F.relu(norm(conv(x))), 2)
+        features = F.relu(self.fc(x.flatten(1)))
+        return features, self.classes(features), self.size_bins(features), self.position_bins(features)
+
+
+def targets(labels: dict) -> dict:
+    """The built-in shapes' labels -> the classifier's targets (class, size bin, position bin);
+    NO_SHAPE images get class NONE and bins IGNORED (they have no size or position)."""
+    none = labels["shape"] == NO_SHAPE
+    cls = np.where(none, NONE, labels["shape"] * len(PALETTE) + labels["colour"])
+    size = np.clip(((labels["radius"] - 0.12) / 0.06).astype(int), 0, SIZE_BINS - 1)
+    cell = lambda c: np.clip((c * 3).astype(int), 0, 2)
+    position = cell(labels["cy"]) * 3 + cell(labels["cx"])
+    return {"class": torch.from_numpy(cls).long(),
+            "size": torch.from_numpy(np.where(none, IGNORED, size)).long(),
+            "position": torch.from_numpy(np.where(none, IGNORED, position)).long()}
+
+
+def labelled_set(shapes: int, shapeless: int, size: int, channels: int, seed: int):
+    """(uint8 images, targets): built-in shapes, then `shapeless` images with no shape."""
+    data = builtin_shapes(shapes, size, channels, seed)
+    none = np.full(shapeless, NO_SHAPE)
+    labels = {"shape": np.concatenate([data.labels["shape"], none]),
+              "colour": np.concatenate([data.labels["colour"], none]),
+              **{k: np.concatenate([data.labels[k], np.zeros(shapeless)]) for k in ("radius", "cx", "cy")}}
+    images = np.concatenate([data.images, shapeless_images(shapeless, size, channels, seed)])
+    return torch.from_numpy(images), targets(labels)
+
+
+def shapeless_images(count: int, size: int, channels: int, seed: int) -> np.ndarray:
+    """Half the data's bare backgrounds, a quarter flat images of any colour, a quarter
+    uniform noise: without the last two a flat grey or a noisy sample (what a collapsed or
+    untrained generator makes) is called a shape with near certainty (measured)."""
+    rng = np.random.default_rng(seed)
+    bare = builtin_backgrounds(count - 2 * (count // 4), size, channels, seed)
+    flat = np.broadcast_to(rng.integers(0, 256, (count // 4, channels, 1, 1)), (count // 4, channels, size, size))
+    noise = rng.integers(0, 256, (count // 4, channels, size, size))
+    return np.concatenate([bare, flat, noise]).astype(np.uint8)
+
+
+def train_classifier(size: int, channels: int, device) -> tuple[ShapesClassifier, dict]:
+    """A freshly trained classifier and its report: held-out accuracy of each head (share
+    of images), and the seconds training took. Deterministic from SEED on a given machine."""
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(SEED)
+        images, target = labelled_set(TRAIN_SHAPES, TRAIN_NONE, size, channels, SEED)
+        model = ShapesClassifier(channels).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=LR)
+        steps = EPOCHS * -(-len(images) // BATCH)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
+        model.train()
+        for _ in range(EPOCHS):
+            for index in torch.randperm(len(images)).split(BATCH):
+                x = to_signed_unit(images[index].to(device))
+                _, cls, size_bins, position_bins = model(x)
+                loss = (F.cross_entropy(cls, target["class"][index].to(device))
+                        + F.cross_entropy(size_bins, target["size"][index].to(device))
+                        + F.cross_entropy(position_bins, target["position"][index].to(device)))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                schedule.step()
+    model.eval().requires_grad_(False)
+    report = held_out_accuracy(model, size, channels, device)
+    report["train_seconds"] = time.perf_counter() - start
+    return model, report
+
+
+@torch.no_grad()
+def held_out_accuracy(model: ShapesClassifier, size: int, channels: int, device) -> dict:
+    """Share of held-out images each head gets right: `class` over shapes and shapeless
+    images together, `none` over the shapeless images alone, bins over the shapes."""
+    images, target = labelled_set(TEST_SHAPES, TEST_NONE, size, channels, SEED + 1)
+    outputs = [model(to_signed_unit(batch.to(device)))[1:] for batch in images.split(1024)]
+    cls, size_bins, position_bins = (torch.cat(o).argmax(1).cpu() for o in zip(*outputs))
+    shapes = target["size"] >= 0
+    return {
+        "class": (cls == target["class"]).float().mean().item(),
+        "none": (cls[~shapes] == NONE).float().mean().item(),
+        "size": (size_bins[shapes] == target["size"][shapes]).float().mean().item(),
+        "position": (position_bins[shapes] == target["position"][shapes]).float().mean().item(),
+    }

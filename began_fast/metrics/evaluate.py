@@ -1,0 +1,157 @@
+"""The one entry point that the trainer and `python -m began_fast.evaluate` share.
+
+    evaluator = Evaluator(data, "shapes", samples=1000, device=device)   # once: caches, ceiling
+    result = evaluator(generate)          # generate(n) -> n images in [-1, 1], any model
+    result["values"]["modes"], result["ceiling"]["modes"], result["seconds"]
+
+or `evaluate(generate, data, ...)` for both at once. Nothing here changes the caller's
+random state, so a training run that evaluates goes on exactly as one that does not.
+"""
+import hashlib
+import time
+
+import numpy as np
+import torch
+
+from began_fast.data import ImageSet, builtin_shapes
+from began_fast.images import quantize
+from began_fast.metrics import cache, inception
+from began_fast.metrics.classifier import VERSION
+from began_fast.metrics.distances import frechet_distance, moments, prdc
+from began_fast.metrics.modes import histogram, mode_metrics
+from began_fast.metrics.names import GROUPS, MetricError, family, parse_metrics
+from began_fast.metrics.readout import read
+
+SAMPLES = 1000     # samples per evaluation: the classes' shares and PRDC are stable from here
+MIN_SAMPLES = 10   # the k-NN metrics need more than k = 5 points in each set
+
+
+def default_metrics(data: ImageSet) -> tuple:
+    """The shapes metrics for the built-in data; FID and KID for an image folder."""
+    return GROUPS["shapes"] if data.labels else GROUPS["inception"]
+
+
+class Evaluator:
+    """Scores samples against one data set, with the real data's own scores (held-out real
+    images against the data set) as the ceiling beside each metric.
+
+    data: the run's ImageSet (data.load_training_data). metrics: names or groups, a
+    comma-separated string or a sequence (default: default_metrics). The constructor does
+    the one-time work (classifier, real statistics, ceiling; cached under cache_dir) and
+    raises MetricError for a metric that cannot be computed here.
+    inception_extractor: a torch-fidelity feature extractor name (tests register a stand-in).
+    """
+
+    def __init__(self, data: ImageSet, metrics=None, samples: int = SAMPLES, cache_dir: str | None = None,
+                 device="cpu", batch: int = 500, inception_weights: str | None = None,
+                 inception_extractor: str = inception.INCEPTION):
+        start = time.perf_counter()
+        if isinstance(metrics, str):
+            metrics = parse_metrics(metrics)
+        self.metrics = tuple(metrics) if metrics else default_metrics(data)
+        self.shapes, self.inception = family(self.metrics, "shapes"), family(self.metrics, "inception")
+        if self.shapes and not data.labels:
+            raise MetricError(f"{', '.join(self.shapes)}: the shapes metrics need the built-in shapes, whose "
+                              "classes are known; for an image folder use --metrics fid,kid")
+        if samples < MIN_SAMPLES:
+            raise MetricError(f"--samples {samples}: too few; give at least {MIN_SAMPLES} "
+                              f"({SAMPLES} or more for stable class shares)")
+        if self.inception:
+            inception.check_available(inception_weights, inception_extractor)
+        self.data, self.samples, self.device, self.batch = data, samples, torch.device(device), batch
+        self.cache_dir = cache_dir
+        self.inception_weights, self.inception_extractor = inception_weights, inception_extractor
+        self.classifier_report = None
+        with _own_random_state(self.device):
+            if self.shapes:
+                size, channels = data.images.shape[-1], data.images.shape[1]
+                self.classifier, self.classifier_report = cache.shapes_classifier(size, channels, cache_dir, self.device)
+                self.real = cache.real_statistics(data, self.classifier, cache_dir, self.device, batch)
+            self.ceiling = self._ceiling()
+        self.setup_seconds = time.perf_counter() - start
+
+    def __call__(self, generate) -> dict:
+        """Draw `samples` images from generate(n) (floats in [-1, 1], [n, C, S, S]) and score
+        them: {'samples', 'seconds', 'values', 'ceiling', 'classifier'}."""
+        start = time.perf_counter()
+        with torch.no_grad(), _own_random_state(self.device):
+            chunks = []
+            for first in range(0, self.samples, self.batch):
+                chunks.append(quantize(generate(min(self.batch, self.samples - first))).cpu())
+            values = self.score(torch.cat(chunks))
+        return {"samples": self.samples, "seconds": time.perf_counter() - start, "values": values,
+                "ceiling": self.ceiling, "classifier": self.classifier_report}
+
+    def score(self, images: torch.Tensor) -> dict:
+        """Every asked metric of uint8 images [N, C, S, S] (generated here, or gathered from
+        several processes) against the data set, in the order asked."""
+        expected = self.data.images.shape[1:]
+        if tuple(images.shape[1:]) != tuple(expected):
+            raise MetricError(f"samples of shape {tuple(images.shape[1:])} cannot be compared with data of "
+                              f"shape {tuple(expected)}")
+        values = {}
+        with _own_random_state(self.device):
+            if self.shapes:
+                values.update(self._shapes_scores(images))
+            if self.inception:
+                values.update(self._inception_scores(images, self.inception))
+        return {name: values[name] for name in self.metrics}
+
+    def _shapes_scores(self, images: torch.Tensor) -> dict:
+        readout = read(self.classifier, images, self.device, self.batch)
+        real = self.real
+        scores = mode_metrics(histogram(readout.labels), real["counts"])
+        scores["fd"] = frechet_distance(*moments(readout.features), real["mean"], real["cov"])
+        # The real set's k-NN radii depend on its size: as many real images as samples
+        # (Naeem et al. compare equal sizes).
+        scores.update(prdc(real["features"][:len(images)].to(self.device), readout.features.to(self.device)))
+        return scores
+
+    def _inception_scores(self, images: torch.Tensor, names) -> dict:
+        return inception.inception_metrics(
+            images, torch.from_numpy(self.data.images), names, self.device, self.batch, cache.metrics_dir(self.cache_dir),
+            cache.file_name(self.data.identity), self.inception_weights, self.inception_extractor)
+
+    def _ceiling(self) -> dict:
+        """The asked metrics of held-out real images (as many as the samples) against the data."""
+        held_out = lambda: torch.from_numpy(held_out_images(self.data, self.samples))
+        scores = {}
+        if self.shapes:
+            scores.update(cache.ceiling(self.data, f"shapes-v{VERSION}-n{self.samples}", self.cache_dir,
+                                        lambda: self._shapes_scores(held_out())))
+        if self.inception:
+            scores.update(cache.ceiling(self.data, f"{self.inception_extractor}-n{self.samples}", self.cache_dir,
+                                        lambda: self._inception_scores(held_out(), GROUPS["inception"])))
+        return {name: scores[name] for name in self.metrics}
+
+
+def evaluate(generate, data: ImageSet, metrics=None, samples: int = SAMPLES, **options) -> dict:
+    """Evaluator(data, metrics, samples, **options)(generate), with 'setup_seconds' added:
+    the one-time work (training the classifier, real statistics) the first call pays."""
+    evaluator = Evaluator(data, metrics, samples, **options)
+    return {**evaluator(generate), "setup_seconds": evaluator.setup_seconds}
+
+
+def metrics_line(step: int, images: int, result: dict) -> dict:
+    """One line of a run's metrics.jsonl, as began_fast.plot reads it: step, images seen,
+    each metric, the seconds the evaluation took, and the real data's ceiling."""
+    return {"step": step, "images": images, **result["values"], "seconds": result["seconds"],
+            "ceiling": result["ceiling"]}
+
+
+def held_out_images(data: ImageSet, count: int) -> np.ndarray:
+    """uint8 real images the run never trained on, for the ceiling: fresh built-in shapes
+    from a seed derived from the data identity; for an image folder, which has no unseen
+    images, `count` of its own images (so there the ceiling is real against real, not
+    held out)."""
+    seed = int(hashlib.sha256(f"held-out:{data.identity}".encode()).hexdigest()[:12], 16)
+    if data.labels:
+        _, channels, size, _ = data.images.shape
+        return builtin_shapes(count, size, channels, seed).images
+    pick = np.random.default_rng(seed).permutation(len(data.images))[:count]
+    return data.images[np.sort(pick)]
+
+
+def _own_random_state(device: torch.device):
+    """Run a block on a copy of the random state: the caller's stream is left as it was."""
+    return torch.random.fork_rng(devices=[device] if device.type == "cuda" else [])

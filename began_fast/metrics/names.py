@@ -1,0 +1,61 @@
+"""The metrics a user can ask for: names, units, which way is better, and the parser of a
+--metrics list. Imports nothing heavy, so option parsing and --help stay instant."""
+from dataclasses import dataclass
+
+
+class MetricError(ValueError):
+    """A metric that cannot be computed as asked, reported as a one-line message."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    better: str          # "higher" or "lower"
+    family: str          # "shapes" (the built-in data's classifier) or "inception" (torch-fidelity)
+    meaning: str
+
+
+METRICS = {m.name: m for m in (
+    Metric("modes", "share of 24", "higher", "shapes",
+           "(shape, colour) classes the samples reach, each above a quarter of its fair share"),
+    Metric("kl", "nats", "lower", "shapes",
+           "KL(samples || data) over the classes and 'no shape': log(24/k) for k equal modes"),
+    Metric("recognised", "share", "higher", "shapes",
+           "samples the classifier calls a (shape, colour) class with probability >= 0.5"),
+    Metric("fd", "feature units^2", "lower", "shapes",
+           "Frechet distance in the classifier's 128 features"),
+    Metric("precision", "share", "higher", "shapes", "samples inside the real data's k-NN balls (k = 5)"),
+    Metric("recall", "share", "higher", "shapes", "real images inside the samples' k-NN balls"),
+    Metric("density", "ratio", "higher", "shapes", "real k-NN balls around each sample, over k: about 1 for real data"),
+    Metric("coverage", "share", "higher", "shapes", "real images whose k-NN ball holds a sample"),
+    Metric("fid", "Inception units^2", "lower", "inception", "Frechet Inception distance (torch-fidelity)"),
+    Metric("kid", "Inception units^2", "lower", "inception", "kernel Inception distance, mean of subsets"),
+)}
+
+GROUPS = {
+    "shapes": tuple(n for n, m in METRICS.items() if m.family == "shapes"),
+    "prdc": ("precision", "recall", "density", "coverage"),
+    "inception": ("fid", "kid"),
+    "all": tuple(METRICS),
+}
+
+
+def parse_metrics(text: str) -> tuple:
+    """'modes,prdc' -> ('modes', 'precision', 'recall', 'density', 'coverage'): names and
+    groups, comma-separated, expanded in order without repeats; MetricError for an unknown one."""
+    names = []
+    for word in (w.strip().lower() for w in text.split(",")):
+        if word in GROUPS:
+            names += GROUPS[word]
+        elif word in METRICS:
+            names.append(word)
+        else:
+            raise MetricError(f"unknown metric {word!r}; known: {', '.join(METRICS)}, "
+                              f"or a group: {', '.join(GROUPS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def family(names, which: str) -> tuple:
+    """The names among `names` that belong to one family, in order."""
+    return tuple(n for n in names if METRICS[n].family == which)
