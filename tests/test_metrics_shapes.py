@@ -119,3 +119,13 @@ def test_an_image_folder_has_no_shapes_metrics():
 def test_too_few_samples_is_an_error(data, metrics_cache):
     with pytest.raises(MetricError, match="--samples 3"):
         Evaluator(data, "modes", samples=3, cache_dir=metrics_cache)
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_larger_images_are_averaged_down_to_the_classifiers_input(size):
+    from began_fast.metrics.classifier import ShapesClassifier
+    model = ShapesClassifier(3).eval()
+    small = torch.rand(2, 3, 32, 32) * 2 - 1
+    large = small.repeat_interleave(size // 32, 2).repeat_interleave(size // 32, 3)   # each pixel a block
+    for a, b in zip(model(small), model(large)):
+        assert torch.allclose(a, b, atol=1e-5)

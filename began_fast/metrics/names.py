@@ -30,7 +30,7 @@ METRICS = {m.name: m for m in (
     Metric("density", "ratio", "higher", "shapes", "real k-NN balls around each sample, over k: about 1 for real data"),
     Metric("coverage", "share", "higher", "shapes", "real images whose k-NN ball holds a sample"),
     Metric("fid", "Inception units^2", "lower", "inception", "Frechet Inception distance (torch-fidelity)"),
-    Metric("kid", "Inception units^2", "lower", "inception", "kernel Inception distance, mean of subsets"),
+    Metric("kid", "poly-kernel MMD^2", "lower", "inception", "kernel Inception distance, mean of 100 subsets"),
 )}
 
 GROUPS = {
