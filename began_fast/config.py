@@ -27,7 +27,8 @@ class PerDevice(NamedTuple):
 
 
 # Defaults that depend on the training device, for options the user did not set. On CUDA,
-# the paper's; Options' own defaults are these CUDA values. On the CPU, a small
+# the paper's model and training settings, run the way expected to be fastest (see
+# CUDA_SPEED below); Options' own defaults are these CUDA values. On the CPU, a small
 # configuration that trains in a few minutes, with gamma 1 and lambda_k 0.01 (not the
 # paper's 0.5 and 0.001): with those, this small G stops depending on z within a few
 # hundred steps; see README, "Where this differs from the paper".
@@ -44,6 +45,16 @@ DEVICE_DEFAULTS = dict(
     log_every=PerDevice(100, 50),
     sample_every=PerDevice(2000, 500),
     ckpt_every=PerDevice(5000, 500),
+    # CUDA_SPEED: not yet measured on a GPU; chosen as expected fastest for the paper's
+    # batch 16, where kernel launches cost about as much as the math: the compiled step
+    # replayed as a CUDA graph (no launch cost, fused element-wise work), TF32 tensor
+    # cores with fp32 storage and accumulation (fp32 numerics but for 10-bit matmul
+    # inputs, PyTorch's own default for convolutions), channels_last (the layout the
+    # tensor-core convolutions and the Triton conv are built for). The kernels stay
+    # torch (cuDNN) until the Triton ones are measured faster.
+    backend=PerDevice("compile-cudagraph", "eager"),
+    precision=PerDevice("tf32", "fp32"),
+    channels_last=PerDevice(True, False),
 )
 
 
@@ -73,10 +84,10 @@ class Options:
     seed: int = 0
     data_seed: int = 0               # the built-in shapes' seed, apart from seed
     device: str = "auto"
-    backend: str = "eager"
+    backend: str = _cuda("backend")
     kernels: str = "torch"
-    precision: str = "fp32"
-    channels_last: bool = False
+    precision: str = _cuda("precision")
+    channels_last: bool = _cuda("channels_last")
     log_every: int = _cuda("log_every")
     sample_every: int = _cuda("sample_every")
     ckpt_every: int = _cuda("ckpt_every")
@@ -86,6 +97,11 @@ class Options:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @staticmethod
+    def for_device(device_type: str, **given) -> "Options":
+        """Options with `device_type`'s column of DEVICE_DEFAULTS, then `given` on top."""
+        return apply_device_defaults(Options(**given), set(given), device_type)
 
     @classmethod
     def from_dict(cls, saved: dict) -> "Options":
@@ -97,23 +113,34 @@ class Options:
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume")
+# Of those, the ones a resume takes from the device it runs on when not given: a run may
+# resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
+# on the CPU). They change speed, not what is computed.
+FOLLOW_THE_DEVICE = ("backend",)
 
 _OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Options)}
 
 
 def default_text(name: str) -> str:
     """'cuda 64, cpu 32' for a device-dependent default, else Options' own default."""
+    def show(value):
+        return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" \
+            if isinstance(value, (int, float)) else str(value)
     if name in DEVICE_DEFAULTS:
         cuda, cpu = DEVICE_DEFAULTS[name]
-        return f"cuda {cuda:g}, cpu {cpu:g}"
-    return str(_OPTION_DEFAULTS[name])
+        return f"cuda {show(cuda)}, cpu {show(cpu)}"
+    return show(_OPTION_DEFAULTS[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m began_fast.train", allow_abbrev=False,
         description="Train a BEGAN (Boundary Equilibrium GAN, arXiv 1703.10717). Defaults marked "
-                    "cuda/cpu depend on the device.")
+                    "cuda/cpu depend on the device. The CUDA ones run the paper's model the way expected "
+                    "to be fastest at its batch of 16 (not yet measured on a GPU): the compiled step "
+                    "replayed as a CUDA graph (launch cost gone), TF32 tensor cores (PyTorch's own "
+                    "default for convolutions), channels_last (the layout tensor-core convolutions and "
+                    "the Triton conv are built for).")
 
     def add(flag, help, show_default=True, **kw):
         """One option; its help ends with its default, taken from Options and DEVICE_DEFAULTS."""
@@ -150,11 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
         "different seeds train on the same data", type=int)
     add("--device", "training device; auto: cuda when present", choices=DEVICES)
     add("--backend", "how the step runs: eager (reference), compile (torch.compile), "
-        "cudagraph (eager step captured and replayed), compile-cudagraph", choices=BACKENDS)
+        "cudagraph (eager step captured and replayed), compile-cudagraph (compiled step "
+        "captured); the CUDA default is expected fastest, not yet measured on a GPU", choices=BACKENDS)
     add("--kernels", "torch ops, or the fused Triton kernels", choices=KERNELS)
-    add("--precision", "fp32, tf32 matmuls/convs, or bf16 autocast with fp32 master weights",
-        choices=PRECISIONS)
-    switch("--channels-last", "NHWC memory layout for convolutions")
+    add("--precision", "fp32, tf32 matmuls/convs (fp32 storage and accumulation), or bf16 "
+        "autocast with fp32 master weights", choices=PRECISIONS)
+    add("--channels-last", "NHWC memory layout for the convolutions (--no-channels-last: NCHW)",
+        action=argparse.BooleanOptionalAction)
     add("--log-every", "steps between progress/stats lines", type=int, metavar="STEPS")
     add("--sample-every", "steps between sample grids", type=int, metavar="STEPS")
     add("--ckpt-every", "steps between checkpoints", type=int, metavar="STEPS")
@@ -177,6 +206,14 @@ def apply_device_defaults(opts: Options, given: set, device_type: str) -> Option
     column = "cuda" if device_type == "cuda" else "cpu"
     return dataclasses.replace(opts, **{k: getattr(v, column) for k, v in DEVICE_DEFAULTS.items()
                                         if k not in given})
+
+
+def resumed_options(saved: Options, opts: Options, given: set, device_type: str) -> Options:
+    """A resumed run's options: the checkpoint's, but for the run-control options the user gave
+    (RUN_CONTROL) and those that follow the device (FOLLOW_THE_DEVICE)."""
+    merged = dataclasses.replace(saved, **{k: getattr(opts, k) for k in given & set(RUN_CONTROL)})
+    kept = set(DEVICE_DEFAULTS) - (set(FOLLOW_THE_DEVICE) - given)
+    return apply_device_defaults(merged, kept, device_type)
 
 
 def validate(opts: Options, device_type: str) -> None:

@@ -1,4 +1,4 @@
-"""Which device a run trains on, and the process-wide flags that precision sets."""
+"""Which device a run trains on, the process-wide math flags, and the random state per device."""
 import torch
 
 from began_fast.config import OptionError
@@ -14,15 +14,37 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def configure_precision(precision: str) -> None:
-    """fp32 turns TF32 off for matmuls and convolutions (cuDNN allows it by default); tf32
-    and bf16 turn it on (bf16 autocast leaves some ops, e.g. the losses, in fp32)."""
+def configure_math(precision: str) -> None:
+    """Process-wide flags for the run's precision and speed. fp32 turns TF32 off for matmuls
+    and convolutions (cuDNN allows it by default); tf32 and bf16 turn it on (bf16 autocast
+    leaves some ops, e.g. the losses, in fp32). cuDNN autotunes its convolution algorithms,
+    which pays off because a run's shapes never change (the grids use the same shapes too)."""
     tf32 = precision != "fp32"
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
 
 
 def sync(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on the CPU, where work is synchronous)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def rng_state(device: torch.device) -> dict:
+    """The random state a step on `device` draws from: the CPU generator's, and on CUDA the
+    training device's own (not every visible GPU's, so a resume that sees fewer GPUs works)."""
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore rng_state's result. Checkpoints of earlier versions hold a list with every
+    visible GPU's state: the training device's entry is taken."""
+    torch.set_rng_state(state["cpu"])
+    cuda = state.get("cuda")
+    if device.type != "cuda" or cuda is None:
+        return
+    if isinstance(cuda, (list, tuple)):
+        cuda = cuda[min(device.index or 0, len(cuda) - 1)]
+    torch.cuda.set_rng_state(cuda, device)

@@ -49,11 +49,13 @@ class Decoder(nn.Module):
     skip: the paper's skip connections: h0 (the first 8x8xn map) is upsampled and
     concatenated to the input of every level that follows an upsample.
     tanh: squash the output to (-1, 1); off in the paper.
+    channels_last: lay the first 8x8 map out NHWC, so that every conv after it sees the
+    layout it runs fastest in (the Linear's output, viewed as a map, is NCHW).
     """
 
-    def __init__(self, image_size, n, h, channels, skip=False, tanh=False):
+    def __init__(self, image_size, n, h, channels, skip=False, tanh=False, channels_last=False):
         super().__init__()
-        self.n, self.skip, self.tanh = n, skip, tanh
+        self.n, self.skip, self.tanh, self.channels_last = n, skip, tanh, channels_last
         self.fc = Linear(h, 8 * 8 * n)
         self.levels = nn.ModuleList()
         for level in range(levels(image_size)):
@@ -63,6 +65,8 @@ class Decoder(nn.Module):
 
     def forward(self, z, weight_grad_scale=None):
         h0 = self.fc(z, weight_grad_scale).view(-1, self.n, 8, 8)
+        if self.channels_last:
+            h0 = h0.contiguous(memory_format=torch.channels_last)
         x = h0
         for i, (conv_a, conv_b) in enumerate(self.levels):
             if i > 0:
@@ -77,10 +81,10 @@ class Decoder(nn.Module):
 class Generator(nn.Module):
     """z [B, h] -> images [B, channels, S, S]."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False):
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False):
         super().__init__()
         self.latent = h
-        self.decoder = Decoder(image_size, n, h, channels, skip, tanh)
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, channels_last)
 
     def forward(self, z):
         return self.decoder(z)
@@ -89,10 +93,10 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """The auto-encoder: images -> reconstructions of the same shape."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False):
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False):
         super().__init__()
         self.encoder = Encoder(image_size, n, h, channels)
-        self.decoder = Decoder(image_size, n, h, channels, skip, tanh)
+        self.decoder = Decoder(image_size, n, h, channels, skip, tanh, channels_last)
 
     def forward(self, x, weight_grad_scale=None):
         return self.decoder(self.encoder(x, weight_grad_scale), weight_grad_scale)
@@ -108,10 +112,13 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def build_networks(opts, device) -> tuple:
-    """(G, D) for a run's options (an Options or anything with the same fields)."""
+    """(G, D) for a run's options (an Options or anything with the same fields), on `device`,
+    with conv weights and activations channels_last when opts.channels_last."""
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
-              skip=opts.skip, tanh=opts.tanh)
-    return Generator(**kw).to(device), Discriminator(**kw).to(device)
+              skip=opts.skip, tanh=opts.tanh, channels_last=opts.channels_last)
+    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+    return (Generator(**kw).to(device, memory_format=fmt),
+            Discriminator(**kw).to(device, memory_format=fmt))
 
 
 def generator_from_checkpoint(payload: dict, device) -> Generator:

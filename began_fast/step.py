@@ -46,17 +46,12 @@ class StepState:
 
 def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
     """Fresh optimisers and controller state (k_0 = 0) for G and D on data's device, with
-    the batch, lr, gamma, lambda_k, precision and layout of the run's options."""
+    the batch, lr, gamma, lambda_k, precision and batch layout of the run's options (G and D
+    come in the layout model.build_networks gave them)."""
     device = data.images.device
-    if opts.channels_last:
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
     lr_t = torch.tensor(float(opts.lr), device=device)
     # A device-tensor lr lets decay change lr without recompiling or re-capturing.
-    # capturable keeps Adam's step counts on the device too; torch allows it (and a
-    # tensor lr with foreach) only on CUDA.
-    cuda = device.type == "cuda"
-    adam = dict(lr=lr_t, betas=(0.5, 0.999), foreach=cuda, capturable=cuda)
+    adam = dict(lr=lr_t, betas=(0.5, 0.999), **adam_flags(device, opts.backend))
     return StepState(
         G=G, D=D, opt_g=torch.optim.Adam(G.parameters(), **adam),
         opt_d=torch.optim.Adam(D.parameters(), **adam), data=data,
@@ -67,10 +62,53 @@ def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
         channels_last=opts.channels_last, world=world)
 
 
+def adam_flags(device: torch.device, backend: str) -> dict:
+    """Adam's implementation for the run at hand (a tensor lr needs fused or capturable on CUDA).
+
+    CPU: the plain per-parameter loop (capturable and fused need an accelerator here).
+    CUDA, eager: fused, one kernel for all parameters, the fastest outside a graph.
+    CUDA, compile or a CUDA graph: foreach and capturable, which keep the step counts on
+    the device so the update can be captured, and which Inductor fuses when it compiles
+    (capturable costs speed only when run eagerly)."""
+    if device.type != "cuda":
+        return dict(foreach=False, capturable=False, fused=False)
+    if backend == "eager":
+        return dict(foreach=False, capturable=False, fused=True)
+    return dict(foreach=True, capturable=True, fused=False)
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict, lr: torch.Tensor) -> None:
+    """Adam's saved state and hyperparameters, with this run's implementation flags (a run may
+    resume on another device or backend) and the lr tensor both optimisers share."""
+    flags = {k: opt.param_groups[0][k] for k in ("foreach", "capturable", "fused")}   # adam_flags'
+    groups = [{**group, **flags} for group in saved["param_groups"]]
+    opt.load_state_dict({**saved, "param_groups": groups})
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
 def autocast(state: StepState):
     if state.precision != "bf16":
         return contextlib.nullcontext()
     return torch.autocast(state.k.device.type, dtype=torch.bfloat16)
+
+
+@torch.no_grad()
+def in_training_shapes(state: StepState, net, inputs: torch.Tensor, batch: int) -> torch.Tensor:
+    """net(inputs) in float32, computed in chunks of `batch` rows (the last one padded) with
+    the step's precision and layout: outside the step (sample grids, evaluation) the
+    networks then meet only the shapes and dtypes the step already autotuned cuDNN and
+    the Triton kernels for, and never benchmark anew while other ranks wait."""
+    outputs = []
+    for chunk in inputs.split(batch):
+        pad = batch - chunk.shape[0]
+        if pad:
+            chunk = torch.cat([chunk, chunk[-1:].expand(pad, *chunk.shape[1:])])
+        if chunk.dim() == 4:
+            chunk = chunk.contiguous(memory_format=state.memory_format)
+        with autocast(state):
+            outputs.append(net(chunk)[:batch - pad].float())
+    return torch.cat(outputs)
 
 
 def single_pass_losses(state: StepState, real, z):

@@ -10,7 +10,6 @@ Each run gets a numbered folder under --out holding options.json, stats.jsonl (o
 line per log interval), sample grids from a fixed z, real-vs-reconstruction grids
 and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits.
 """
-import dataclasses
 import json
 import os
 import signal
@@ -22,15 +21,15 @@ import torch
 from tqdm import tqdm
 
 from began_fast import checkpoint, distributed, kernels
-from began_fast.config import (RUN_CONTROL, OptionError, apply_device_defaults, parse_args,
-                               validate, Options)
+from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, parse_args,
+                               resumed_options, validate)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
-from began_fast.devices import configure_precision, pick_device, sync
+from began_fast.devices import configure_math, pick_device, rng_state, set_rng_state, sync
 from began_fast.files import atomic_write
 from began_fast.images import save_grid
 from began_fast.model import build_networks, sample_z
 from began_fast.schedule import PlateauDecay
-from began_fast.step import StepRunner, new_state
+from began_fast.step import StepRunner, in_training_shapes, load_optimizer_state, new_state
 
 GRID = 64          # images in a sample grid (8 x 8)
 RECON_PAIRS = 16   # real images shown beside their reconstructions
@@ -69,7 +68,7 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
     if ignored:
         warnings.warn("resuming keeps the checkpoint's " + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
-    opts = dataclasses.replace(saved, **{k: getattr(opts, k) for k in given & set(RUN_CONTROL)})
+    opts = resumed_options(saved, opts, given, device.type)
     validate(opts, device.type)
     return opts, payload, path
 
@@ -93,7 +92,7 @@ class Trainer:
         # Under torchrun: join the process group; cuda:LOCAL_RANK with NCCL, or gloo on the CPU.
         self.dist = distributed.setup(pick_device(opts.device))
         self.device = self.dist.device
-        configure_precision(opts.precision)
+        configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
         dataset = self._load_data()
         torch.manual_seed(opts.seed)
@@ -144,10 +143,6 @@ class Trainer:
             "world": self.dist.world, "images": self._images(),
         }
 
-    def _rng_state(self) -> dict:
-        return {"cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None}
-
     def _images(self) -> int:
         """Images trained on so far, over all ranks: each step takes batch x world."""
         return self.resumed_images + (self.step - self.resumed_step) * self.opts.batch * self.dist.world
@@ -159,9 +154,7 @@ class Trainer:
         s.G.load_state_dict(p["G"])
         s.D.load_state_dict(p["D"])
         for opt, saved in ((s.opt_g, p["opt_g"]), (s.opt_d, p["opt_d"])):
-            opt.load_state_dict(saved)
-            for group in opt.param_groups:     # keep the one lr tensor both optimisers share
-                group["lr"] = s.lr
+            load_optimizer_state(opt, saved, s.lr)
         self.decay.load_state_dict(p["decay"])
         s.lr.fill_(self.decay.lr)
         s.k.copy_(p["k"])
@@ -174,10 +167,7 @@ class Trainer:
             raise checkpoint.CheckpointError("the processes resumed from different checkpoints; give "
                                              "--resume a path that every machine sees the same")
         if world == self.dist.world:     # each rank continues its own random stream exactly
-            mine = p["rng_ranks"][self.dist.rank]
-            torch.set_rng_state(mine["cpu"])
-            if self.device.type == "cuda" and mine["cuda"] is not None:
-                torch.cuda.set_rng_state_all(mine["cuda"])
+            set_rng_state(p["rng_ranks"][self.dist.rank], self.device)
         else:
             warnings.warn(f"the checkpoint was written by {world} process(es) and this run has {self.dist.world}: "
                           "weights, optimisers, k_t and lr carry over; the data shards and random streams "
@@ -186,7 +176,7 @@ class Trainer:
 
     def save_checkpoint(self) -> str:
         path = checkpoint.path_for(self.run_dir, self.step)
-        rng_ranks = distributed.all_gather_object(self.dist, self._rng_state())   # every rank's stream
+        rng_ranks = distributed.all_gather_object(self.dist, rng_state(self.device))   # every rank's stream
         if self.dist.main:
             checkpoint.save(path, {**self._payload(), "rng_ranks": rng_ranks})
             checkpoint.prune(self.run_dir, self.opts.keep_ckpts)
@@ -248,6 +238,7 @@ class Trainer:
             # Only at multiples of --log-every, so a resumed run writes the same lines
             # as one that never stopped; a partial interval stays in the checkpoint.
             if self.step % opts.log_every == 0:
+                sync(self.device)      # the clock must count the device's work, not its queueing
                 now = time.perf_counter()
                 if not self._log_interval(bar, interval_steps, now - interval_start):
                     return self._report_nonfinite()
@@ -325,9 +316,9 @@ class Trainer:
         if not self.dist.main:
             return
         s = self.state
-        samples = s.G(self.fixed_z)
-        recon = s.D(self.fixed_real)
-        pairs = torch.stack([self.fixed_real, recon.float()], dim=1).flatten(0, 1)
+        samples = in_training_shapes(s, s.G, self.fixed_z, s.batch)
+        recon = in_training_shapes(s, s.D, self.fixed_real, 2 * s.batch)     # D trains on [real; fake]
+        pairs = torch.stack([self.fixed_real, recon], dim=1).flatten(0, 1)
         save_grid(samples, os.path.join(self.run_dir, f"samples-{self.step:08d}.png"), columns=8)
         save_grid(pairs, os.path.join(self.run_dir, f"recon-{self.step:08d}.png"), columns=8)
 

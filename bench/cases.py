@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from began_fast.config import BACKENDS, KERNELS
+from began_fast.config import BACKENDS, DEVICE_DEFAULTS, KERNELS
 
 # Benchmarks never time the Triton interpreter: with TRITON_INTERPRET=1 (which
 # tests/conftest.py sets on machines without CUDA) every Triton case is skipped.
@@ -59,11 +59,13 @@ class StepCase:
     kernels: str
     batch: object          # an int, or "max": the largest power of two an eager step fits
     precision: str
+    channels_last: bool
     skip: str | None = None
 
     @property
     def id(self) -> str:
-        return f"{self.backend}-{self.kernels}-b{self.batch}-{self.precision}"
+        layout = "cl" if self.channels_last else "nchw"
+        return f"{self.backend}-{self.kernels}-b{self.batch}-{self.precision}-{layout}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class Suite:
     kernel_precisions: tuple   # conv2d_elu's; l1 runs fp32 and (on a GPU) bf16
     l1_precisions: tuple
     kernels: tuple             # the kernel switch's settings timed: "torch", and "triton" on CUDA
+    channels_last: bool        # the layout the trainer uses on this device (conv inputs, steps)
     step_model: ModelConfig
     step_cases: tuple
 
@@ -98,17 +101,21 @@ class Suite:
                          l1_batches=(16, 256), l1_size=64,
                          kernel_precisions=("fp32", "tf32", "bf16") if full else ("tf32", "bf16"),
                          l1_precisions=("fp32", "bf16"), kernels=KERNELS,
+                         channels_last=DEVICE_DEFAULTS["channels_last"].cuda,
                          step_model=ModelConfig(64, 128, 64), step_cases=tuple(_gpu_step_cases(full)))
         return Suite(device=device, full=full, quick=quick, time_s=time_s or 0.2,
                      min_rounds=min_rounds, kernel_filters=16, conv_batches=(2,),
                      l1_batches=(16,), l1_size=64, kernel_precisions=("fp32",),
                      l1_precisions=("fp32",), kernels=("torch",),
+                     channels_last=DEVICE_DEFAULTS["channels_last"].cpu,
                      step_model=ModelConfig(32, 8, 16), step_cases=tuple(_cpu_step_cases(quick)))
 
 
 def _gpu_step_cases(full):
-    """Eager and CUDA graphs: every batch, precision and kernel choice. The compiled
-    backends (about a minute of compilation each) at bf16, batch 16 and 256, unless full."""
+    """Eager and CUDA graphs: every batch, precision and kernel choice, in the trainer's CUDA
+    layout (channels_last). The compiled backends (about a minute of compilation each) at
+    bf16, batch 16 and 256, unless full. NCHW against it: eager, bf16, batch 256."""
+    cl = DEVICE_DEFAULTS["channels_last"].cuda
     for precision in ("fp32", "tf32", "bf16"):
         for batch in (16, 64, 256, "max"):
             for kernels in KERNELS:
@@ -116,15 +123,20 @@ def _gpu_step_cases(full):
                     if backend.startswith("compile") and not full and not (
                             precision == "bf16" and batch in (16, 256)):
                         continue
-                    yield StepCase(backend, kernels, batch, precision)
+                    yield StepCase(backend, kernels, batch, precision, cl)
+    for kernels in KERNELS:
+        yield StepCase("eager", kernels, 256, "bf16", not cl)
 
 
 def _cpu_step_cases(quick):
-    """Small enough for CI: eager both ways at two batches, compile once, graphs skipped."""
+    """Small enough for CI: eager both ways at two batches in the CPU's layout (NCHW) and once
+    channels_last, compile once, graphs skipped."""
+    cl = DEVICE_DEFAULTS["channels_last"].cpu
     for batch in (4, 16):
         for kernels in KERNELS:
-            yield StepCase("eager", kernels, batch, "fp32")
-    yield StepCase("compile", "torch", 4, "fp32",
+            yield StepCase("eager", kernels, batch, "fp32", cl)
+    yield StepCase("eager", "torch", 16, "fp32", not cl)
+    yield StepCase("compile", "torch", 4, "fp32", cl,
                    skip="--bench-quick: torch.compile takes about a minute on the CPU" if quick else None)
     for backend in ("cudagraph", "compile-cudagraph"):
-        yield StepCase(backend, "torch", 4, "fp32", skip=f"{backend} needs CUDA")
+        yield StepCase(backend, "torch", 4, "fp32", cl, skip=f"{backend} needs CUDA")

@@ -5,7 +5,7 @@ import contextlib
 import torch
 
 from bench.timing import best_seconds_per_call
-from began_fast.devices import configure_precision
+from began_fast.devices import configure_math
 
 # Dense peaks in FLOP/s and HBM bytes/s, from NVIDIA's datasheets (H100 SXM; H200: same
 # compute, faster memory). Other GPUs and CPUs: measured only.
@@ -27,9 +27,9 @@ def spec_peaks(device: torch.device) -> dict:
 
 @contextlib.contextmanager
 def precision_flags(precision: str):
-    """configure_precision(precision) for the block; the previous TF32 flags after."""
+    """configure_math(precision) for the block; the previous TF32 flags after."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    configure_precision(precision)
+    configure_math(precision)
     try:
         yield
     finally:

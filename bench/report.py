@@ -50,7 +50,11 @@ def _kernel_key(x):
 
 
 def _step_key(x):
-    return ("step", x.get("model"), x.get("batch"), x.get("precision"))
+    return ("step", x.get("model"), x.get("batch"), x.get("precision"), x.get("channels_last"))
+
+
+def layout(x) -> str:
+    return {True: "NHWC", False: "NCHW"}.get(x.get("channels_last"), "-")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,14 +112,15 @@ def kernel_table(benchmarks) -> str:
     rows = {}
     for b in kernels:
         rows.setdefault(_kernel_key(b["extra_info"]), {})[b["extra_info"]["kernels"]] = b
-    header = ["op", "shape", "batch", "precision", "pass"]
+    header = ["op", "shape", "layout", "batch", "precision", "pass"]
     for name in switch:
         header += [name] if name == "torch" else [name, "speed-up"]
     header += [f"{fused} rate", "% of measured peak", "% of datasheet peak"]
     out = []
     for key in sorted(rows, key=lambda k: tuple(_order(v) for v in k)):
         _, op, shape, batch, precision, mode = key
-        cells = [op, shape, fmt(batch, "d") if batch is not None else "-", precision,
+        first = next(iter(rows[key].values()))["extra_info"]
+        cells = [op, shape, layout(first), fmt(batch, "d") if batch is not None else "-", precision,
                  mode.replace("_", "+")]
         for name in switch:
             b = rows[key].get(name)
@@ -138,11 +143,10 @@ def step_tables(benchmarks) -> str:
     grid = {}
     for b in steps:
         x = b["extra_info"]
-        grid.setdefault((x["model"], x["batch"], x["precision"], x["kernels"]), {})[x["backend"]] = b
+        grid.setdefault((x["model"], x["batch"], x["precision"], layout(x), x["kernels"]), {})[x["backend"]] = b
     summary = []
     for key in sorted(grid, key=lambda k: tuple(_order(v) for v in k)):
-        model, batch, precision, kernels = key
-        cells = [model, batch, precision, kernels]
+        cells = list(key)
         for backend in backends:
             b = grid[key].get(backend)
             cells.append("-" if b is None else
@@ -151,23 +155,23 @@ def step_tables(benchmarks) -> str:
     detail = []
     for b in sorted(steps, key=lambda b: tuple(_order(v) for v in _step_sort(b["extra_info"]))):
         x = b["extra_info"]
-        detail.append([x["backend"], x["kernels"], x["batch"], x["precision"],
+        detail.append([x["backend"], x["kernels"], x["batch"], x["precision"], layout(x),
                        f"{x['images_per_s']:,.0f}", speedup(x.get("speedup_vs_eager")),
                        fmt_time(median(b)), fmt(x.get("gflop_per_image"), ".3g"), fmt(x.get("tflops"), ".3g"),
                        pct(x.get("frac_peak_measured")), pct(x.get("frac_peak_spec")),
                        fmt(x.get("setup_s"), ".1f", " s"), fmt(x.get("peak_memory_gib"), ".2f"),
                        fmt(x.get("energy_j_per_step"), ".3g"), fmt(x.get("mean_power_w"), ".0f")])
     return "\n\n".join([
-        "Images/s (speed-up over eager with kernels=torch at the same batch and precision):",
-        table(["model", "batch", "precision", "kernels", *backends], summary),
+        "Images/s (speed-up over eager with kernels=torch at the same batch, precision and layout):",
+        table(["model", "batch", "precision", "layout", "kernels", *backends], summary),
         "Every case:",
-        table(["backend", "kernels", "batch", "precision", "img/s", "vs eager", "step", "GFLOP/img",
+        table(["backend", "kernels", "batch", "precision", "layout", "img/s", "vs eager", "step", "GFLOP/img",
                "TFLOP/s", "% of measured peak", "% of datasheet peak", "compile/capture",
                "peak mem GiB", "J/step", "W"], detail)])
 
 
 def _step_sort(x):
-    return (x["model"], x["batch"], x["precision"], x["kernels"],
+    return (x["model"], x["batch"], x["precision"], layout(x), x["kernels"],
             ("eager", "compile", "cudagraph", "compile-cudagraph").index(x["backend"]))
 
 

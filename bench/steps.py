@@ -1,6 +1,5 @@
 """The training step as the step benchmarks build it: state, FLOP count, the largest batch."""
 import contextlib
-import dataclasses
 import functools
 import gc
 
@@ -11,7 +10,7 @@ from bench.cases import ModelConfig
 from began_fast import kernels
 from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
-from began_fast.devices import configure_precision, sync
+from began_fast.devices import configure_math, sync
 from began_fast.model import build_networks
 from began_fast.step import new_state, train_step
 
@@ -21,14 +20,17 @@ def _images(size: int, channels: int):
     return builtin_shapes(1024, size, channels, seed=0).images
 
 
-def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.device, seed=0):
+def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.device,
+                   channels_last=None, backend="eager", seed=0):
     """Fresh networks, optimisers and built-in data for one step configuration, made the way
-    the trainer makes them (Options' defaults for everything else). The kernel switch is
-    the caller's to set."""
-    configure_precision(precision)
+    the trainer makes them (the device's defaults for everything else, the layout
+    included unless given). The kernel switch is the caller's to set."""
+    configure_math(precision)
     torch.manual_seed(seed)
-    opts = dataclasses.replace(Options(), size=cfg.size, filters=cfg.filters, latent=cfg.latent,
-                               channels=cfg.channels, precision=precision, batch=batch)
+    layout = {} if channels_last is None else dict(channels_last=channels_last)
+    opts = Options.for_device(device.type, size=cfg.size, filters=cfg.filters, latent=cfg.latent,
+                              channels=cfg.channels, precision=precision, batch=batch, backend=backend,
+                              **layout)
     G, D = build_networks(opts, device)
     data = DeviceImages(_images(cfg.size, cfg.channels), device)
     return new_state(G, D, data, opts)

@@ -14,7 +14,7 @@ from bench.inputs import Ring
 from bench.peaks import compute_dtype, rate_facts
 from bench.timing import measure
 from began_fast import kernels
-from began_fast.devices import configure_precision
+from began_fast.devices import configure_math
 from began_fast.kernels import conv2d_elu, equilibrium_update, l1_per_sample
 from began_fast.layers import ConvELU
 from began_fast.model import Discriminator, Generator
@@ -86,9 +86,11 @@ def test_conv_shapes_are_the_models(bench_suite):
 
 def test_conv2d_elu(benchmark, bench_suite, shape, batch, precision, switch, mode):
     suite, device = bench_suite, bench_suite.device
-    configure_precision(precision)
+    configure_math(precision)
     dtype = compute_dtype(precision)
     benchmark.group = f"conv2d_elu {shape.name} b{batch} {precision} {mode}"
+
+    layout = torch.channels_last if suite.channels_last else torch.contiguous_format   # the trainer's
 
     def make():
         x = torch.randn(batch, shape.cin, shape.size, shape.size, device=device, dtype=dtype)
@@ -96,6 +98,7 @@ def test_conv2d_elu(benchmark, bench_suite, shape, batch, precision, switch, mod
         b = torch.randn(shape.cout, device=device, dtype=dtype) * 0.1
         scale = torch.rand(batch, device=device) * 2 - 1
         gy = torch.randn(batch, shape.cout, shape.out_size, shape.out_size, device=device, dtype=dtype)
+        x, w, gy = (t.contiguous(memory_format=layout) for t in (x, w, gy))
         return x.requires_grad_(), w.requires_grad_(), b.requires_grad_(), scale, gy
 
     op = lambda x, w, b, s, gy: conv2d_elu(x, w, b, shape.stride, 1, True, weight_grad_scale=s)
@@ -103,7 +106,8 @@ def test_conv2d_elu(benchmark, bench_suite, shape, batch, precision, switch, mod
     fwd_flops = 2 * batch * shape.cout * shape.out_size ** 2 * shape.cin * 9
     flops = fwd_flops if mode == "fwd" else 3 * fwd_flops   # backward: input and weight gradients
     run(benchmark, suite, fn, lambda s: rate_facts(s, device, flops=flops, precision=precision),
-        op="conv2d_elu", shape=shape.name, batch=batch, precision=precision, kernels=switch, mode=mode)
+        op="conv2d_elu", shape=shape.name, batch=batch, precision=precision, kernels=switch, mode=mode,
+        channels_last=suite.channels_last)
 
 
 def test_l1_per_sample(benchmark, bench_suite, batch, precision, switch, mode):

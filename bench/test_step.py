@@ -50,7 +50,7 @@ def test_step(benchmark, bench_suite, case):
                 torch._dynamo.reset()      # a cold compile per case, never a recompile limit hit
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            state = new_step_state(cfg, batch, case.precision, device)
+            state = new_step_state(cfg, batch, case.precision, device, case.channels_last, case.backend)
             runner = StepRunner(case.backend, state)
             sync(device)
             start = time.perf_counter()
@@ -69,6 +69,7 @@ def test_step(benchmark, bench_suite, case):
     info = benchmark.extra_info
     info.update(kind="step", model=cfg.name, size=cfg.size, filters=cfg.filters, latent=cfg.latent,
                 backend=case.backend, kernels=case.kernels, batch=batch, precision=case.precision,
+                channels_last=case.channels_last,
                 setup_s=setup_s, flops_per_step=flops, gflop_per_image=flops / batch / 1e9)
     if device.type == "cuda":
         info["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2 ** 30

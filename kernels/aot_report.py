@@ -3,14 +3,15 @@
     python -m began_fast.kernels.aot_report            # markdown table on stdout
     python -m began_fast.kernels.aot_report --json     # one JSON object per line (used by the tests)
 
-For each kernel and each configuration a launcher may pick (every autotune config of
-the conv forward; the block sizes the other launchers choose), it reports registers
+For each kernel and each configuration a launcher may pick (for the conv forward, every
+autotune config its shape pruning keeps for each class of the model's layers; the block
+sizes the other launchers choose), it reports registers
 per thread (n_regs), spill memory per thread in 4-byte words (n_spills, as Triton
 counts it), shared memory, and which tensor-core instructions the PTX holds (wgmma on sm_90, mma.sync on sm_80). The arguments are specialised as Triton
 does at a real launch on the model's channels_last tensors: pointers 16-byte aligned,
 unit strides constant, and sizes and strides that are multiples of 16 marked so
-(true for every layer whose channel counts are multiples of 16; the first conv,
-3 input channels, is compiled apart, without that alignment).
+(CONV_LAYERS: the wide layers, the 3-channel first and last convs, and, apart, the
+NCHW layout the trainer never feeds the kernel).
 Must run without TRITON_INTERPRET (the interpreter never compiles).
 """
 import argparse
@@ -43,7 +44,7 @@ class Variant:
     num_warps: int = 4
     num_stages: int = 3
     divisible: FrozenSet[str] = frozenset()  # int arguments that are multiples of 16
-    aligned: bool = True         # False: a layer whose channel counts are not multiples of 16
+    model_layout: bool = True    # False: a layout the model never feeds the kernel (NCHW conv)
     options: Dict[str, object] = field(init=False)
 
     def __post_init__(self):
@@ -52,28 +53,51 @@ class Variant:
 
 _CONV_DTYPES = {"16bit": ("bf16", "ieee"), "tf32": ("fp32", "tf32"), "ieee32": ("fp32", "ieee"),
                 "fp64": ("fp64", "ieee")}
-_CONV_STRIDES_X_W = frozenset({"sxb", "sxh", "sxw", "swo", "swh", "sww", "Cin"})
-_CONV_STRIDES_Y = frozenset({"syb", "syh", "syw", "Cout", "B"})
+_X_CL, _W_CL, _Y_CL = ({"sxb", "sxh", "sxw", "Cin"}, {"swo", "swh", "sww"}, {"syb", "syh", "syw", "Cout"})
+
+
+@dataclass(frozen=True)
+class ConvLayer:
+    """A class of the model's conv layers, as a launch specialises them (64 px maps): the
+    channel counts the configs are pruned for, unit strides (constexpr), and the int
+    arguments that are multiples of 16."""
+    label: str
+    cin: int
+    cout: int
+    unit_strides: tuple
+    divisible: FrozenSet[str]
+    model_layout: bool = True
+
+
+CONV_LAYERS = (
+    # Every conv with 64 or more channels in and out, channels_last (input channels contiguous).
+    ConvLayer("", 128, 128, ("sxc", "swi", "syc"), frozenset(_X_CL | _W_CL | _Y_CL | {"B"})),
+    # D's first conv: 3-channel rows are not 16-byte aligned.
+    ConvLayer(" Cin=3", 3, 128, ("sxc", "swi", "syc"), frozenset(_Y_CL | {"B"})),
+    # The decoders' last conv: 3 output channels.
+    ConvLayer(" Cout=3", 128, 3, ("sxc", "swi", "syc"), frozenset(_X_CL | _W_CL | {"syb", "syh", "B"})),
+    # The same wide layer fed NCHW (a user's model; the launcher still passes the weight
+    # channels_last): compiled so it cannot break, not the layout the trainer uses.
+    ConvLayer(" NCHW", 128, 128, ("sxw", "swi", "syw"),
+              frozenset({"sxb", "sxc", "sxh", "Cin"} | _W_CL | {"syb", "syc", "syh", "Cout", "B"}), False),
+)
 
 
 def _conv_variants() -> List[Variant]:
     out = []
     for family, configs in conv_elu.GPU_CONFIGS.items():
         dt, precision = _CONV_DTYPES[family]
-        # Every layer but the first has Cin a multiple of 16; the first (Cin = 3) is unaligned.
-        layers = [("", True)] + ([(" Cin=3", False)] if family in ("16bit", "tf32") else [])
-        for layer, aligned in layers:
-            for cfg in configs:
+        for layer in CONV_LAYERS:
+            for cfg in conv_elu.for_shape(configs, layer.cin, layer.cout):
                 kw = cfg.kwargs
                 out.append(Variant(
                     conv_elu._conv2d_elu_fwd_kernel,
-                    f"{dt} {precision}{layer} BM{kw['BLOCK_M']} BN{kw['BLOCK_N']} BK{kw['BLOCK_K']} "
+                    f"{dt} {precision}{layer.label} BM{kw['BLOCK_M']} BN{kw['BLOCK_N']} BK{kw['BLOCK_K']} "
                     f"w{cfg.num_warps} s{cfg.num_stages}",
                     {"x_ptr": f"*{dt}", "w_ptr": f"*{dt}", "b_ptr": f"*{dt}", "y_ptr": f"*{dt}"},
-                    dict(kw, sxc=1, swi=1, syc=1, STRIDE=1, PAD=1, KH=3, KW=3, HAS_BIAS=True, ELU=True,
-                         PRECISION=precision),
-                    cfg.num_warps, cfg.num_stages,
-                    _CONV_STRIDES_Y | (_CONV_STRIDES_X_W if aligned else frozenset()), aligned))
+                    dict(kw, **{name: 1 for name in layer.unit_strides}, STRIDE=1, PAD=1, KH=3, KW=3,
+                         HAS_BIAS=True, ELU=True, PRECISION=precision),
+                    cfg.num_warps, cfg.num_stages, layer.divisible, layer.model_layout))
     return out
 
 
@@ -155,7 +179,7 @@ def report_row(index: int, target: str) -> dict:
     v = variants()[index]
     compiled = compile_variant(v, target)
     regs, spills = resource_usage(compiled)
-    return dict(kernel=v.kernel.__name__, config=v.label, target=target, aligned=v.aligned, regs=regs,
+    return dict(kernel=v.kernel.__name__, config=v.label, target=target, model_layout=v.model_layout, regs=regs,
                 spills=spills, smem=compiled.metadata.shared, smem_limit=SMEM_LIMIT[target],
                 tensor_cores=tensor_cores(compiled))
 

@@ -42,14 +42,15 @@ def conv2d_elu(x, weight, bias=None, stride=1, padding=1, elu=True, *,
     is "triton" (see kernels.common for which tensors launch them), the reference below
     when it is "torch".
     """
-    if current() == "torch":
-        if weight_grad_scale is None:
-            return conv2d_elu_reference(x, weight, bias, stride, padding, elu)
-        return _Conv2dEluScaledTorch.apply(x, weight, bias, weight_grad_scale, stride, padding, elu)
-    # Custom ops are invisible to autocast: cast here as autocast would for F.conv2d.
+    if current() == "torch" and weight_grad_scale is None:
+        return conv2d_elu_reference(x, weight, bias, stride, padding, elu)
+    # Custom ops and autograd.Functions are invisible to autocast: cast here as autocast
+    # would for F.conv2d, so that their backward sees one dtype throughout.
     if torch.is_autocast_enabled(x.device.type):
         dtype = torch.get_autocast_dtype(x.device.type)
         x, weight, bias = (_autocast(t, dtype) for t in (x, weight, bias))
+    if current() == "torch":
+        return _Conv2dEluScaledTorch.apply(x, weight, bias, weight_grad_scale, stride, padding, elu)
     return _conv2d_elu_op(x, weight, bias, weight_grad_scale, stride, padding, elu)
 
 
@@ -161,23 +162,51 @@ def _config(bm, bn, bk, warps, stages):
 
 
 # Autotuned tiles per dtype family. Shared memory is (BM + BN) * BK * bytes * stages; every
-# config fits sm_80's 163 KiB as well as sm_90's 227 KiB and, for channel counts that are
-# multiples of 16, compiles without spills (see aot_report.py and the AOT test).
+# config fits sm_80's 163 KiB as well as sm_90's 227 KiB. The narrow ones serve the
+# 3-channel layers: BLOCK_K = 16 for the first conv (Cin = 3: a wider K block would be
+# mostly padding, and its unaligned rows spill the large tiles), BLOCK_N = 16 for the
+# decoders' last conv (Cout = 3: 64-wide N tiles would be 95% padding). for_shape keeps, per
+# layer, the configs that fit it; each kept config compiles without spills for the
+# channels_last layout (aot_report.py and the AOT test).
 GPU_CONFIGS = {
     "16bit": [  # bf16 / fp16
         _config(128, 128, 64, 8, 3), _config(128, 64, 64, 4, 4), _config(64, 128, 64, 4, 4),
         _config(128, 128, 32, 4, 4), _config(64, 64, 32, 4, 4), _config(64, 64, 16, 4, 3),
+        _config(128, 64, 16, 4, 4), _config(64, 128, 16, 4, 4),                          # Cin = 3
+        _config(128, 16, 64, 4, 4), _config(256, 16, 32, 8, 3), _config(64, 16, 64, 4, 4),  # Cout = 3
     ],
     "tf32": [
         _config(128, 128, 32, 8, 3), _config(128, 64, 32, 4, 4), _config(64, 128, 32, 4, 4),
         _config(64, 64, 32, 4, 3), _config(64, 64, 16, 4, 3),
+        _config(128, 64, 16, 8, 3), _config(64, 128, 16, 4, 3),
+        _config(128, 16, 32, 4, 4), _config(256, 16, 32, 8, 3), _config(64, 16, 32, 4, 4),
     ],
     "ieee32": [  # exact fp32: FMA, not tensor cores, so smaller tiles per warp
         _config(128, 64, 32, 8, 3), _config(64, 128, 32, 8, 3), _config(64, 64, 32, 4, 3),
-        _config(64, 64, 16, 4, 4),
+        _config(64, 64, 16, 8, 3), _config(128, 16, 32, 4, 3), _config(64, 16, 32, 4, 3),
     ],
-    "fp64": [_config(64, 64, 16, 4, 2)],  # for correctness checks (gradcheck), not speed
+    "fp64": [_config(64, 64, 16, 4, 2), _config(64, 16, 16, 4, 2)],  # for gradcheck, not speed
 }
+
+
+def for_shape(configs, cin: int, cout: int) -> list:
+    """The configs that fit a layer of cin -> cout channels: no K block wider than the input
+    channels need, no N block wider than the output channels need, and, for layers of 64
+    channels or more out, no narrow N block (more programs for the same work). When none
+    fits (small layers outside the model's shapes), the one with the smallest blocks."""
+    k_max, n_max = max(16, triton.next_power_of_2(cin)), max(16, triton.next_power_of_2(cout))
+    n_min = 64 if cout >= 64 else 16
+
+    def fits(c):
+        return c.kwargs["BLOCK_K"] <= k_max and n_min <= c.kwargs["BLOCK_N"] <= n_max
+    blocks = lambda c: (c.kwargs["BLOCK_K"], c.kwargs["BLOCK_N"], c.kwargs["BLOCK_M"])
+    return [c for c in configs if fits(c)] or [min(configs, key=blocks)]
+
+
+def _prune_by_shape(configs, named_args, **kwargs):
+    return for_shape(configs, named_args["Cin"], named_args["Cout"])
+
+
 # The interpreter's cost is per program and per op, hardly per element. Small problems (the
 # kernel tests) take a small tile, so that their awkward shapes span several tiles and
 # channel blocks; larger ones (whole-model tests on the CPU) a large tile, to finish sooner.
@@ -196,8 +225,9 @@ if INTERPRET:
                                     prune_configs_by={"early_config_prune": _interpreter_tile})(
         _conv2d_elu_fwd_kernel) for family in GPU_CONFIGS}
 else:
-    _FWD = {family: triton.autotune(configs, key=_AUTOTUNE_KEY)(_conv2d_elu_fwd_kernel)
-            for family, configs in GPU_CONFIGS.items()}
+    _FWD = {family: triton.autotune(configs, key=_AUTOTUNE_KEY,
+                                    prune_configs_by={"early_config_prune": _prune_by_shape})(
+        _conv2d_elu_fwd_kernel) for family, configs in GPU_CONFIGS.items()}
 
 
 def config_family(dtype: torch.dtype) -> str:

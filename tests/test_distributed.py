@@ -82,7 +82,8 @@ def torchrun(*args, timeout=240):
 def tiny_state(rank, world, seed=0):
     """The trainer's set-up in miniature: common weights from `seed`, then each rank its own
     stream and its own shard of the data."""
-    opts = Options(size=32, filters=4, latent=LATENT, batch=BATCH, lr=2e-4, gamma=0.5, lambda_k=0.001)
+    opts = Options.for_device("cpu", size=32, filters=4, latent=LATENT, batch=BATCH, lr=2e-4, gamma=0.5,
+                              lambda_k=0.001)
     torch.manual_seed(seed)
     G, D = build_networks(opts, torch.device("cpu"))
     torch.manual_seed(distributed.rank_seed(seed, rank))

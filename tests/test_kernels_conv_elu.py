@@ -12,7 +12,12 @@ import torch.nn.functional as F
 
 from began_fast import kernels
 from began_fast.kernels import conv2d_elu, conv2d_elu_reference
-from began_fast.kernels.conv_elu import config_family
+from began_fast.kernels.conv_elu import GPU_CONFIGS, config_family, for_shape
+
+# The kernels' own device: CUDA when present (the Triton kernels launch there), else the CPU
+# under the Triton interpreter (tests/conftest.py). Plain CPU tensors on a GPU machine would
+# run the torch reference inside the op and test nothing.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @pytest.fixture(autouse=True)
@@ -58,10 +63,10 @@ def assert_close(actual, expected, atol, rtol):
 
 def make_inputs(case, dtype):
     B, Cin, H, W, Cout, k, stride, bias, elu, fmt, scaled = case
-    x = torch.randn(B, Cin, H, W).to(dtype=dtype, memory_format=fmt).requires_grad_()
-    w = (torch.randn(Cout, Cin, k, k) / (Cin * k * k) ** 0.5).to(dtype).requires_grad_()
-    b = torch.randn(Cout).to(dtype).requires_grad_() if bias else None
-    s = torch.rand(B) * 2 - 0.5 if scaled else None  # negative scales too: D's -k_t
+    x = torch.randn(B, Cin, H, W, device=DEVICE).to(dtype=dtype, memory_format=fmt).requires_grad_()
+    w = (torch.randn(Cout, Cin, k, k, device=DEVICE) / (Cin * k * k) ** 0.5).to(dtype).requires_grad_()
+    b = torch.randn(Cout, device=DEVICE).to(dtype).requires_grad_() if bias else None
+    s = torch.rand(B, device=DEVICE) * 2 - 0.5 if scaled else None  # negative scales too: D's -k_t
     return x, w, b, s, dict(stride=stride, padding=k // 2, elu=elu)
 
 
@@ -72,7 +77,7 @@ def reference_grads(x, w, b, s, conf, grad_y):
     y64 = conv2d_elu_reference(x64, w64, b64, **conf)
     g64 = grad_y.double()
     (gx,) = torch.autograd.grad((y64 * g64).sum(), x64, retain_graph=True)
-    s64 = torch.ones(x.shape[0], dtype=torch.float64) if s is None else s.double()
+    s64 = torch.ones(x.shape[0], dtype=torch.float64, device=x.device) if s is None else s.double()
     params = [w64] + ([b64] if b is not None else [])
     gparams = torch.autograd.grad((y64 * g64 * s64.view(-1, 1, 1, 1)).sum(), params)
     return y64.detach(), [gx, *gparams]
@@ -85,7 +90,7 @@ def test_forward_and_backward_match_float64(case, dtype, atol, rtol, switch):
     x, w, b, s, conf = make_inputs(case, dtype)
     with kernels.use(switch):
         y = conv2d_elu(x, w, b, **conf, weight_grad_scale=s)
-        grad_y = torch.randn(y.shape).to(dtype)
+        grad_y = torch.randn(y.shape, device=DEVICE).to(dtype)
         inputs = [x, w] + ([b] if b is not None else [])
         grads = torch.autograd.grad(y, inputs, grad_y)
     y_ref, grads_ref = reference_grads(x, w, b, s, conf, grad_y)
@@ -100,9 +105,9 @@ def test_forward_and_backward_match_float64(case, dtype, atol, rtol, switch):
 
 def test_gradcheck_float64():
     """The Triton path (forward kernel, fused ELU-gradient kernel, ATen conv backward) in fp64."""
-    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 5, 4, dtype=torch.float64, device=DEVICE, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, device=DEVICE, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, device=DEVICE, requires_grad=True)
     for stride in (1, 2):
         assert torch.autograd.gradcheck(lambda x, w, b: conv2d_elu(x, w, b, stride, 1), (x, w, b), fast_mode=True)
 
@@ -119,7 +124,7 @@ def test_tf32_follows_torch_flag():
 
 def test_autocast_casts_like_f_conv2d():
     """Under bf16 autocast the op computes and returns bf16, as F.conv2d would; fp32 leaves get fp32 grads."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = DEVICE
     x = torch.randn(3, 5, 7, 9, device=device)
     w = (torch.randn(13, 5, 3, 3, device=device) / 6).requires_grad_()
     b = torch.randn(13, device=device, requires_grad=True)
@@ -146,7 +151,7 @@ def test_only_needed_gradients():
 def test_expanded_scale(switch):
     """A scale built by expanding a 0-dim k_t (stride 0) gives the same gradients as a dense one."""
     x, w, b, _, conf = make_inputs(CASES[1], torch.float32)
-    k = torch.tensor(-0.3)
+    k = torch.tensor(-0.3, device=DEVICE)
     with kernels.use(switch):
         grads = [torch.autograd.grad(conv2d_elu(x, w, b, **conf, weight_grad_scale=s).sum(), (x, w, b))
                  for s in (k.expand(3), k.expand(3).contiguous())]
@@ -156,12 +161,23 @@ def test_expanded_scale(switch):
 
 @pytest.mark.parametrize("fmt", [NCHW, CL])
 def test_opcheck(fmt):
-    x = torch.randn(3, 5, 7, 9).to(memory_format=fmt).requires_grad_()
-    w = torch.randn(13, 5, 3, 3, requires_grad=True)
-    b = torch.randn(13, requires_grad=True)
-    s = torch.rand(3)
+    x = torch.randn(3, 5, 7, 9, device=DEVICE).to(memory_format=fmt).requires_grad_()
+    w = torch.randn(13, 5, 3, 3, device=DEVICE, requires_grad=True)
+    b = torch.randn(13, device=DEVICE, requires_grad=True)
+    s = torch.rand(3, device=DEVICE)
     torch.library.opcheck(torch.ops.began_fast.conv2d_elu.default, (x, w, b, s, 1, 1, True))
     torch.library.opcheck(torch.ops.began_fast.conv2d_elu.default, (x, w, None, None, 2, 1, False))
-    y, grad_y = torch.randn(3, 13, 7, 9).to(memory_format=fmt), torch.randn(3, 13, 7, 9)
+    y, grad_y = torch.randn(3, 13, 7, 9, device=DEVICE).to(memory_format=fmt), torch.randn(3, 13, 7, 9, device=DEVICE)
     torch.library.opcheck(torch.ops.began_fast.conv2d_elu_grad_pre.default, (grad_y, y, s, True, True))
     torch.library.opcheck(torch.ops.began_fast.conv2d_elu_grad_pre.default, (grad_y, y, None, False, True))
+
+
+def test_configs_are_pruned_to_the_layer_shape():
+    """The 3-channel layers get tiles that fit them; wide layers no narrow ones; never none."""
+    for family, configs in GPU_CONFIGS.items():
+        blocks = lambda cs, key: {c.kwargs[key] for c in cs}
+        first, last, wide = for_shape(configs, 3, 128), for_shape(configs, 128, 3), for_shape(configs, 128, 128)
+        assert blocks(first, "BLOCK_K") == {16}, family            # D's first conv: Cin = 3
+        assert blocks(last, "BLOCK_N") == {16}, family             # the decoders' last conv: Cout = 3
+        assert min(blocks(wide, "BLOCK_N")) >= 64 and len(wide) >= 1, family
+        assert for_shape(configs, 16, 16), family                  # a small layer still gets a config

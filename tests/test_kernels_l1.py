@@ -26,12 +26,14 @@ DTYPES = [
     (torch.float16, 2 ** -10),
 ]
 SHAPES = [(1, 3, 7, 9), (3, 5, 13, 11), (3, 1, 1, 1), (2, 700)]
+# The kernels' own device: CUDA when present, else the CPU under the Triton interpreter.
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 LAYOUTS = ["contiguous", "channels_last", "mixed"]
 
 
 def make_pair(shape, dtype, layout, target_grad):
-    recon = torch.randn(shape).to(dtype)
-    target = torch.randn(shape).to(dtype)
+    recon = torch.randn(shape, device=DEVICE).to(dtype)
+    target = torch.randn(shape, device=DEVICE).to(dtype)
     target.view(-1)[::7] = recon.view(-1)[::7]  # ties: sign(0) = 0
     if len(shape) == 4 and layout != "contiguous":
         recon = recon.to(memory_format=torch.channels_last)
@@ -60,7 +62,7 @@ def test_forward_and_backward_match_float64(shape, dtype, grad_tol, layout, targ
     ref = l1_float64(r64, t64)
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-6)
 
-    grad = torch.randn(shape[0])
+    grad = torch.randn(shape[0], device=DEVICE)
     inputs = (recon, target) if target_grad else (recon,)
     with kernels.use(switch):
         grads = torch.autograd.grad(out, inputs, grad)
@@ -89,7 +91,7 @@ def test_grad_of_expanded_mean():
 
 def test_gradcheck():
     """fp64 inputs (the loss itself is float32): no tie within eps, so finite differences are exact."""
-    target = torch.randn(3, 2, 5, 4, dtype=torch.float64)
+    target = torch.randn(3, 2, 5, 4, dtype=torch.float64, device=DEVICE)
     offset = (0.1 + torch.rand_like(target)) * torch.where(torch.rand_like(target) > 0.5, 1.0, -1.0)
     recon = (target + offset).requires_grad_()
     target.requires_grad_()
@@ -99,7 +101,7 @@ def test_gradcheck():
 def test_opcheck():
     recon, target = make_pair((3, 5, 13, 11), torch.float32, "mixed", True)
     torch.library.opcheck(torch.ops.began_fast.l1_per_sample.default, (recon, target))
-    grad = torch.rand(3)
+    grad = torch.rand(3, device=DEVICE)
     for target_grad in (False, True):
         torch.library.opcheck(torch.ops.began_fast.l1_per_sample_backward.default,
                               (grad, recon.detach(), target.detach(), target_grad))

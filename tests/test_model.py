@@ -74,3 +74,24 @@ def test_initial_generator_output_depends_on_z():
     with torch.no_grad():
         images = G(torch.rand(64, 32) * 2 - 1)
     assert images.std(0).mean() > 0.03
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_a_channels_last_model_feeds_every_conv_channels_last(skip):
+    """The Triton conv runs its fast (and spill-free) path on channels_last inputs only; the
+    decoders' first map comes out of a Linear as NCHW, so the model must convert it."""
+    from began_fast.config import Options
+    from began_fast.layers import ConvELU
+    from began_fast.model import build_networks
+    opts = Options.for_device("cpu", size=64, filters=4, latent=8, skip=skip, channels_last=True)
+    G, D = build_networks(opts, torch.device("cpu"))
+    layouts = []
+    for net in (G, D):
+        for layer in net.modules():
+            if isinstance(layer, ConvELU):
+                assert layer.weight.is_contiguous(memory_format=torch.channels_last)
+                layer.register_forward_pre_hook(
+                    lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    with torch.no_grad():
+        D(G(torch.rand(2, 8)).contiguous(memory_format=torch.channels_last))
+    assert len(layouts) == 30 and all(layouts)     # 64 px: 9 convs in each decoder, 12 in the encoder

@@ -8,16 +8,17 @@ from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.kernels import common as kernel_common
 from began_fast.model import Discriminator, Generator
-from began_fast.step import StepRunner, new_state, single_pass_gradients, two_pass_gradients
+from began_fast.step import StepRunner, new_state, single_pass_gradients, train_step, two_pass_gradients
 
 
-def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8):
+def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8, precision="fp32"):
     """A small state; `kernels` sets the kernel switch for the rest of the test."""
     kernel_switch.use(kernels)
     torch.manual_seed(seed)
     G, D = Generator(32, n=n, h=h), Discriminator(32, n=n, h=h)
     data = DeviceImages(builtin_shapes(32, 32, seed=seed).images, torch.device("cpu"))
-    return new_state(G, D, data, Options(batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05))
+    return new_state(G, D, data, Options.for_device("cpu", batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05,
+                                                    precision=precision))
 
 
 # The Triton kernels run under the interpreter here (slow): one k for them.
@@ -97,6 +98,54 @@ def test_compiled_step_with_interpreted_triton_kernels_equals_eager():
     assert_compiled_equals_eager("triton", 2)
 
 
+@pytest.mark.parametrize("kernels", kernel_switch.KERNELS)
+def test_bf16_step_gives_fp32_gradients_and_compiles(kernels, monkeypatch):
+    """bf16 autocast with fp32 master weights, both kernel choices: one step's losses and
+    gradients agree with fp32's to bf16 precision, the weights' gradients come back fp32,
+    and the compiled step follows the eager one (the custom ops run their CPU references
+    here, as in the 20-step test above)."""
+    monkeypatch.setattr(kernel_common, "INTERPRET", False)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        state = tiny_state(kernels, batch=4, seed=5, precision=precision)
+        torch.manual_seed(6)
+        real, z = state.data.sample(4), torch.rand(4, 8) * 2 - 1
+        results[precision] = single_pass_gradients(state, real, z)
+    (r32, f32, d32, g32), (r16, f16, d16, g16) = results["fp32"], results["bf16"]
+    torch.testing.assert_close(torch.stack([r16, f16]), torch.stack([r32, f32]), rtol=3e-2, atol=1e-3)
+    for mine, theirs in zip(d16 + g16, d32 + g32):
+        assert mine.dtype == torch.float32 and torch.isfinite(mine).all()
+        cosine = torch.nn.functional.cosine_similarity(mine.flatten(), theirs.flatten(), dim=0)
+        assert cosine > 0.98, cosine
+    # Compiled against eager, in bf16: each rounds activations to 8 bits at different places,
+    # and Adam turns a tiny gradient's flipped sign into a full lr-sized step, so single
+    # weights may differ by up to 2 lr; what must agree is where the steps took the weights
+    # as a whole (a wrong step moves them elsewhere entirely).
+    torch._dynamo.reset()
+    start = [p.detach().clone() for p in params(tiny_state(kernels, seed=3, precision="bf16"))]
+    eager = run_steps(tiny_state(kernels, seed=3, precision="bf16"), "eager", 5)
+    with torch._inductor.config.patch(fallback_random=True):
+        compiled = run_steps(tiny_state(kernels, seed=3, precision="bf16"), "compile", 5)
+    moves = {name: torch.cat([(p - p0).detach().flatten() for p, p0 in zip(params(state), start)])
+             for name, state in (("eager", eager), ("compiled", compiled))}
+    mismatch = (moves["compiled"] - moves["eager"]).norm() / moves["eager"].norm()
+    print(f"bf16, kernels={kernels}: compiled vs eager weight moves differ by {mismatch:.3f} of their size")
+    assert torch.isfinite(moves["compiled"]).all() and mismatch < 0.1   # measured 0.018 and 0.003
+    assert torch.allclose(eager.k, compiled.k, atol=5e-3) and int(compiled.step) == 5
+
+
+def test_the_compiled_step_is_five_graphs():
+    """torch.compile traces the step in five graphs (data and z; G, D and the losses, whose
+    backward AOTAutograd compiles; D's Adam; G's Adam; the k_t update), split where
+    torch.autograd.grad and the optimisers' steps stop tracing. More would mean a new graph
+    break on the hot path (README, "Speed")."""
+    torch._dynamo.reset()
+    state = tiny_state(seed=4)
+    explained = torch._dynamo.explain(train_step)(state)
+    assert explained.graph_count <= 5, [r.reason for r in explained.break_reasons]
+    assert all("autograd.grad" in r.reason for r in explained.break_reasons)
+
+
 def test_lr_k_and_data_changes_do_not_recompile():
     torch._dynamo.reset()
     state = tiny_state(seed=4)
@@ -135,3 +184,22 @@ def test_kernel_switch_keeps_parameters_and_outputs():
 def test_the_option_and_the_switch_share_one_vocabulary():
     from began_fast.config import KERNELS
     assert KERNELS == kernel_switch.KERNELS
+
+
+def test_grids_run_in_the_training_shapes():
+    """Outside the step the networks see only the step's own batch sizes (G: batch, D: twice
+    that), so nothing autotunes anew; the results equal one plain forward."""
+    from began_fast.step import in_training_shapes
+    state = tiny_state(batch=3)
+    seen = {"G": set(), "D": set()}
+    hooks = [net.register_forward_pre_hook(lambda m, a, name=name: seen[name].add(a[0].shape[0]))
+             for name, net in (("G", state.G), ("D", state.D))]
+    z = torch.rand(7, 8) * 2 - 1
+    images = in_training_shapes(state, state.G, z, 3)
+    recon = in_training_shapes(state, state.D, images, 6)
+    for hook in hooks:
+        hook.remove()
+    assert seen == {"G": {3}, "D": {6}}
+    with torch.no_grad():
+        torch.testing.assert_close(images, state.G(z))
+        torch.testing.assert_close(recon, state.D(images))

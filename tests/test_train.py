@@ -172,6 +172,39 @@ def test_a_checkpoint_from_an_earlier_version_resumes(tmp_path):
     assert [s["step"] for s in read_stats(str(run))] == [6]
 
 
+def test_resume_sets_adam_flags_for_the_run_at_hand(tmp_path):
+    """A checkpoint whose Adam flags say CUDA (capturable, foreach: as a GPU run under a
+    CUDA-graph backend writes them) resumes on the CPU with the CPU's flags, and continues
+    exactly as the CPU run that never stopped."""
+    common = [*TINY, "--log-every", "2", "--ckpt-every", "100", "--sample-every", "100"]
+    assert main([*common, "--steps", "6", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*common, "--steps", "3", "--out", str(tmp_path / "parts")]) == 0
+    path = checkpoint.in_run(only_run_dir(tmp_path / "parts"))[-1]
+    payload = checkpoint.load(path)
+    for name in ("opt_g", "opt_d"):
+        for group in payload[name]["param_groups"]:
+            group.update(capturable=True, foreach=True)
+    checkpoint.save(path, {k: v for k, v in payload.items() if k != "format"})
+    assert main(["--resume", path, "--steps", "6"]) == 0
+    a, b = final_state(only_run_dir(tmp_path / "whole")), final_state(only_run_dir(tmp_path / "parts"))
+    for name in ("opt_g", "opt_d"):
+        assert all(not g["capturable"] and not g["foreach"] for g in b[name]["param_groups"])
+        for i, state in a[name]["state"].items():
+            assert all(torch.equal(state[key], b[name]["state"][i][key]) for key in state), (name, i)
+
+
+def test_a_cuda_graph_runs_checkpoint_resumes_on_the_cpu_with_the_cpus_backend(tmp_path):
+    """The backend follows the resuming device unless given: a run begun under a CUDA-graph
+    backend (the CUDA default) goes on eagerly on the CPU."""
+    assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 0
+    path = checkpoint.in_run(only_run_dir(tmp_path))[-1]
+    payload = checkpoint.load(path)
+    payload["options"]["backend"] = "compile-cudagraph"
+    checkpoint.save(path, {k: v for k, v in payload.items() if k != "format"})
+    assert main(["--resume", path, "--steps", "3"]) == 0
+    assert final_state(only_run_dir(tmp_path))["options"]["backend"] == "eager"
+
+
 def test_the_data_seed_is_apart_from_the_seed(tmp_path):
     identity = {}
     for name, seeds in (("a", ["--seed", "1"]), ("b", ["--seed", "2"]), ("c", ["--seed", "1", "--data-seed", "5"])):
