@@ -42,14 +42,16 @@ def conv2d_elu(x, weight, bias=None, stride=1, padding=1, elu=True, *,
     is "triton" (see kernels.common for which tensors launch them), the reference below
     when it is "torch".
     """
+    # Custom ops are invisible to autocast, and so is the backward of an autograd.Function
+    # (which would meet an fp32 x beside a bf16 gradient): cast here as autocast would for
+    # F.conv2d. For the plain reference this is what F.conv2d does anyway.
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight, bias = (_autocast(t, dtype) for t in (x, weight, bias))
     if current() == "torch":
         if weight_grad_scale is None:
             return conv2d_elu_reference(x, weight, bias, stride, padding, elu)
         return _Conv2dEluScaledTorch.apply(x, weight, bias, weight_grad_scale, stride, padding, elu)
-    # Custom ops are invisible to autocast: cast here as autocast would for F.conv2d.
-    if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight, bias = (_autocast(t, dtype) for t in (x, weight, bias))
     return _conv2d_elu_op(x, weight, bias, weight_grad_scale, stride, padding, elu)
 
 
