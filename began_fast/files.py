@@ -1,6 +1,17 @@
 """Writing files so that a crash never leaves half of one: a temporary file, then a rename."""
 import contextlib
 import os
+import re
+
+# atomic_write's temporary names: `name.tmpPID.ext` beside the file they will replace.
+_TEMPORARY = re.compile(r"\.tmp\d+(\.[^.]*)?$")
+
+
+class WriteError(OSError):
+    """A file that could not be written (a full disk, no permission), as a one-line message."""
+
+    def __str__(self):
+        return f"could not write {self.filename} ({self.strerror})"
 
 
 @contextlib.contextmanager
@@ -8,7 +19,9 @@ def atomic_write(path: str, mode: str = "wb", durable: bool = False):
     """Open a temporary file beside `path` for the block; rename it over `path` when the
     block ends without an error, delete it otherwise. durable: fsync before the rename,
     so the new file survives a power cut (checkpoints). The temporary name keeps the
-    extension, so writers that infer a format from it (PIL, numpy) still work."""
+    extension, so writers that infer a format from it (PIL, numpy) still work.
+    Any OSError (a full disk above all) comes out as a WriteError naming `path`; the
+    file that was there before is untouched."""
     root, ext = os.path.splitext(path)
     tmp = f"{root}.tmp{os.getpid()}{ext}"
     try:
@@ -18,6 +31,25 @@ def atomic_write(path: str, mode: str = "wb", durable: bool = False):
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteError:
+        raise
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), path) from e
     finally:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):    # a full disk still lets us delete
             os.remove(tmp)
+
+
+def append_line(path: str, line: str) -> None:
+    """Append one line. A crash mid-write can leave it torn; readers of such logs drop a
+    torn last line (run_folder.trim_logs)."""
+    try:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), path) from e
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of atomic_write's temporary files (a crash leaves them)."""
+    return _TEMPORARY.search(name) is not None
