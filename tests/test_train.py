@@ -146,6 +146,17 @@ def test_sample_command_writes_grids(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
 
 
+def test_sample_to_an_out_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
+    from began_fast import sample
+    assert main([*TINY, "--steps", "1", "--out", str(tmp_path / "runs")]) == 0
+    ckpt = checkpoint.in_run(only_run_dir(tmp_path / "runs"))[-1]
+    (tmp_path / "a-file").write_text("")
+    capsys.readouterr()
+    assert sample.main([ckpt, "--out", str(tmp_path / "a-file" / "grids"), "--device", "cpu"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --out {tmp_path / 'a-file' / 'grids'}: cannot write the grids there")
+
+
 def test_slerp_keeps_ends_and_norm():
     from began_fast.sample import slerp
     a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
