@@ -1,11 +1,14 @@
-"""Checkpoint files: written atomically, read back exactly.
+"""Checkpoint files: written atomically, read back exactly and safely.
 
 A checkpoint holds G, D, both optimisers, k_t, lr, the step, the stats buffer,
 every random state, the options and the data identity, so a run continues as
-if it had never stopped. Only this module touches checkpoint files.
+if it had never stopped. It holds nothing but tensors and plain Python values, so
+it is read with torch's weights-only unpickler: a file crafted to run code when
+unpickled is refused, never run. Only this module touches checkpoint files.
 """
 import glob
 import os
+import pickle
 import re
 
 import torch
@@ -15,10 +18,21 @@ from began_fast.files import atomic_write
 FORMAT = "began_fast.checkpoint.v1"
 NAME = "ckpt-{step:08d}.pt"
 PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
+HINT = "give a ckpt-*.pt file written by began_fast.train"
+# How the weights-only unpickler names a global (a function or class) it refused to import.
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 class CheckpointError(ValueError):
-    """A file that is not a readable checkpoint, reported as a one-line message."""
+    """A checkpoint that cannot be used, reported as a one-line message."""
+
+
+class UnreadableCheckpoint(CheckpointError):
+    """A file that is not a checkpoint this trainer can read: `problem` says why."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}; {HINT}")
+        self.path, self.problem = path, problem
 
 
 def save(path: str, payload: dict) -> None:
@@ -29,15 +43,17 @@ def save(path: str, payload: dict) -> None:
 
 def load(path: str) -> dict:
     if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: no such file; give a ckpt-*.pt file written by began_fast.train")
+        raise UnreadableCheckpoint(path, "no such file")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged or foreign file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}); "
-                              "give a ckpt-*.pt file written by began_fast.train") from None
+        refused = _REFUSED_GLOBAL.search(str(e)) if isinstance(e, pickle.UnpicklingError) else None
+        if refused:
+            raise UnreadableCheckpoint(path, f"refused: unpickling it would call {refused.group(1)}, which no "
+                                       "checkpoint holds (a file made to run code?); nothing was run") from None
+        raise UnreadableCheckpoint(path, f"not a readable checkpoint ({type(e).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a began_fast checkpoint; "
-                              "give a ckpt-*.pt file written by began_fast.train")
+        raise UnreadableCheckpoint(path, "not a began_fast checkpoint")
     return payload
 
 
@@ -45,21 +61,25 @@ def path_for(run_dir: str, step: int) -> str:
     return os.path.join(run_dir, NAME.format(step=step))
 
 
+def step_of(path: str) -> int:
+    return int(PATTERN.search(path).group(1))
+
+
 def in_run(run_dir: str) -> list:
     """The run's checkpoint paths, oldest first."""
     paths = [p for p in glob.glob(os.path.join(run_dir, "ckpt-*.pt")) if PATTERN.search(p)]
-    return sorted(paths, key=lambda p: int(PATTERN.search(p).group(1)))
+    return sorted(paths, key=step_of)
 
 
-def latest(out: str) -> str | None:
-    """The most recently written checkpoint in any run folder under `out`."""
+def newest_first(out: str) -> list:
+    """The checkpoints in every run folder under `out`, the most recently written first."""
     paths = [p for p in glob.glob(os.path.join(out, "*", "ckpt-*.pt")) if PATTERN.search(p)]
-    if not paths:
-        return None
-    return max(paths, key=lambda p: (os.path.getmtime(p), int(PATTERN.search(p).group(1))))
+    return sorted(paths, key=lambda p: (os.path.getmtime(p), step_of(p)), reverse=True)
 
 
-def prune(run_dir: str, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints of a run."""
-    for path in in_run(run_dir)[:-keep]:
+def prune(run_dir: str, keep: int, step: int) -> None:
+    """Delete all but the newest `keep` checkpoints of a run up to `step`. Later ones, left
+    behind by a resume from an earlier checkpoint (or unreadable), are not counted: the
+    run replaces each when it reaches its step, so they never crowd out the new ones."""
+    for path in [p for p in in_run(run_dir) if step_of(p) <= step][:-keep]:
         os.remove(path)

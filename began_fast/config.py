@@ -6,6 +6,7 @@ and `--help` answers at once.
 """
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -15,10 +16,25 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("eager", "compile", "cudagraph", "compile-cudagraph")
 KERNELS = ("torch", "triton")      # the same words as began_fast.kernels.KERNELS
 PRECISIONS = ("fp32", "tf32", "bf16")
+MAX_WIDTH = 2 ** 20      # --filters and --latent: far past any memory, and keeps layer sizes in int64
+MAX_SEED = 2 ** 63 - 1   # a signed 64-bit int suits every seed consumer (the grids use seed + 1)
 
 
 class OptionError(ValueError):
     """An impossible option value, reported as a one-line message."""
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other unprintable characters escaped (\\n, \\x1b), so that
+    a path or value echoed in an error message cannot split it over lines."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument gives the house's one-line error (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, one_line(f"error: {message}; see {self.prog} --help") + "\n")
 
 
 class PerDevice(NamedTuple):
@@ -133,7 +149,7 @@ def default_text(name: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m began_fast.train", allow_abbrev=False,
         description="Train a BEGAN (Boundary Equilibrium GAN, arXiv 1703.10717). Defaults marked "
                     "cuda/cpu depend on the device. The CUDA ones run the paper's model the way expected "
@@ -224,12 +240,13 @@ def validate(opts: Options, device_type: str) -> None:
         (opts.size in IMAGE_SIZES, f"--size {opts.size}: must be a power of two from 32 up, one of {IMAGE_SIZES}"),
         (opts.batch >= 1, f"--batch {opts.batch}: must be at least 1"),
         (opts.steps >= 1, f"--steps {opts.steps}: must be at least 1"),
-        (opts.filters >= 1, f"--filters {opts.filters}: must be at least 1"),
-        (opts.latent >= 1, f"--latent {opts.latent}: must be at least 1"),
+        (1 <= opts.filters <= MAX_WIDTH, f"--filters {opts.filters}: must be from 1 to {MAX_WIDTH}"),
+        (1 <= opts.latent <= MAX_WIDTH, f"--latent {opts.latent}: must be from 1 to {MAX_WIDTH}"),
         (opts.builtin_count >= 1, f"--builtin-count {opts.builtin_count}: must be at least 1"),
+        (0 <= opts.seed < MAX_SEED, f"--seed {opts.seed}: must be from 0 to {MAX_SEED - 1}"),
         (0.0 <= opts.gamma <= 1.0, f"--gamma {opts.gamma}: must be in [0, 1] (0.3 to 0.7 is usual)"),
-        (opts.lambda_k >= 0.0, f"--lambda-k {opts.lambda_k}: must be 0 or more (the paper uses 0.001)"),
-        (opts.lr > 0.0, f"--lr {opts.lr}: must be positive (the paper uses 5e-5 to 1e-4)"),
+        (0.0 <= opts.lambda_k < math.inf, f"--lambda-k {opts.lambda_k}: must be finite, 0 or more (the paper uses 0.001)"),
+        (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),
         (opts.lr_patience >= 1, f"--lr-patience {opts.lr_patience}: must be at least 1 step"),
         (min(opts.log_every, opts.sample_every, opts.ckpt_every) >= 1,

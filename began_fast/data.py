@@ -117,20 +117,24 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
 
     progress: optional callable(iterable, total) -> iterable (a progress bar).
     """
+    from PIL import Image
+
     paths = list_images(folder)
     key = _cache_key(folder, paths, size, channels, crop)
     cache_dir = cache_dir or default_cache_dir()
     cache_file = os.path.join(cache_dir, f"{key}.npz")
-    if os.path.exists(cache_file):
-        with np.load(cache_file) as cached:
-            return ImageSet(cached["images"], key)
+    cached = _read_cache(cache_file, (channels, size, size))
+    if cached is not None:
+        return ImageSet(cached, key)
 
     images, skipped, upscaled = [], [], 0
     iterator = progress(paths, len(paths)) if progress else paths
     for path in iterator:
         try:
             array, small = _decode(path, size, channels, crop)
-        except (OSError, ValueError, SyntaxError):   # what Pillow raises for corrupt or odd files
+        # What Pillow raises for corrupt, truncated or odd files, and for images so large
+        # they may be decompression bombs (above twice Image.MAX_IMAGE_PIXELS).
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             skipped.append(path)
             continue
         upscaled += small
@@ -142,10 +146,32 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
     if upscaled:
         warnings.warn(f"{upscaled} image(s) smaller than {size} px were upscaled; expect blurrier samples")
     stacked = np.stack(images)
-    os.makedirs(cache_dir, exist_ok=True)
-    with atomic_write(cache_file) as f:
-        np.savez(f, images=stacked)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        with atomic_write(cache_file) as f:
+            np.savez(f, images=stacked)
+    except OSError as e:     # training needs only the array in memory; the cache saves time later
+        warnings.warn(f"could not write the image cache to {cache_dir} ({e.strerror or e}); "
+                      "the next run decodes the images again")
     return ImageSet(stacked, key)
+
+
+def _read_cache(cache_file: str, image_shape: tuple) -> np.ndarray | None:
+    """The cached uint8 images, or None when there is no cache file or it cannot be used
+    (truncated, corrupt, or of another shape: then, with a warning, it is rebuilt)."""
+    if not os.path.exists(cache_file):
+        return None
+    try:
+        with np.load(cache_file) as cached:     # allow_pickle stays off: arrays only
+            images = cached["images"]
+    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
+        problem = type(e).__name__
+    else:
+        if images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images):
+            return images
+        problem = f"{images.dtype} array of shape {images.shape}"
+    warnings.warn(f"the image cache {cache_file} is unusable ({problem}); decoding the images again")
+    return None
 
 
 def _decode(path, size, channels, crop):

@@ -1,4 +1,7 @@
-"""Which device a run trains on, the process-wide math flags, and the random state per device."""
+"""Which device a run trains on, how much memory it has, the process-wide math flags, and
+the random state per device."""
+import os
+
 import torch
 
 from began_fast.config import OptionError
@@ -12,6 +15,17 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def memory_bytes(device: torch.device) -> int | None:
+    """The device's total memory: the GPU's, or the machine's RAM for the CPU (None where
+    the system does not say)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):     # no sysconf (Windows) or no such name
+        return None
 
 
 def configure_math(precision: str) -> None:

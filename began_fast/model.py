@@ -111,6 +111,17 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def memory_needed(opts) -> int:
+    """A lower bound on the bytes a run's options need on the training device: G's and D's
+    weights, gradients and both Adam moments (16 bytes a parameter, counted on networks
+    built on the meta device, which allocates nothing), the uint8 built-in data set, and
+    D's first activation on [real; fake] at 2 bytes a value (bf16)."""
+    with torch.device("meta"):
+        parameters = sum(count_parameters(net) for net in build_networks(opts, "meta"))
+    data = opts.builtin_count * opts.channels * opts.size ** 2 if opts.data is None else 0
+    return 16 * parameters + data + 2 * opts.batch * opts.filters * opts.size ** 2 * 2
+
+
 def build_networks(opts, device) -> tuple:
     """(G, D) for a run's options (an Options or anything with the same fields), on `device`,
     with conv weights and activations channels_last when opts.channels_last."""

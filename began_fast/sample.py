@@ -7,7 +7,6 @@ Writes samples.png (a grid of `count` samples) and interpolation.png (one row pe
 random pair of z, walked along the great circle between them: spherical
 interpolation keeps the norm of z typical of the prior at every frame).
 """
-import argparse
 import math
 import os
 import sys
@@ -15,7 +14,7 @@ import sys
 import torch
 
 from began_fast import checkpoint, kernels
-from began_fast.config import DEVICES, OptionError, Options
+from began_fast.config import DEVICES, OneLineParser, OptionError, Options, one_line
 from began_fast.devices import pick_device
 from began_fast.images import save_grid
 from began_fast.model import generator_from_checkpoint, sample_z
@@ -31,8 +30,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m began_fast.sample", allow_abbrev=False,
-                                description="Sample grids and interpolations from a BEGAN checkpoint.")
+    p = OneLineParser(prog="python -m began_fast.sample", allow_abbrev=False,
+                      description="Sample grids and interpolations from a BEGAN checkpoint.")
     p.add_argument("checkpoint", help="a ckpt-*.pt file written by began_fast.train")
     p.add_argument("--out", help="folder for the PNG files (default: the checkpoint's folder)")
     p.add_argument("--count", type=int, default=64, help="images in samples.png (default: 64)")
@@ -53,26 +52,31 @@ def main(argv=None) -> int:
     try:
         payload = checkpoint.load(args.checkpoint)
     except checkpoint.CheckpointError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
     try:
         device = pick_device(args.device)
     except OptionError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
     opts = Options.from_dict(payload["options"])
     kernels.use("torch")            # same weights either way; torch runs everywhere
     G = generator_from_checkpoint(payload, device)
 
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
-    os.makedirs(out, exist_ok=True)
     gen = torch.Generator().manual_seed(args.seed)
     z = sample_z(args.count, opts.latent, generator=gen)
     ends = sample_z(2 * args.pairs, opts.latent, generator=gen).view(2, args.pairs, opts.latent)
     walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
-    with torch.no_grad():
-        save_grid(G(z.to(device)), os.path.join(out, "samples.png"), columns=math.ceil(math.sqrt(args.count)))
-        save_grid(G(walk.to(device)), os.path.join(out, "interpolation.png"), columns=args.frames)
+    try:
+        os.makedirs(out, exist_ok=True)
+        with torch.no_grad():
+            save_grid(G(z.to(device)), os.path.join(out, "samples.png"), columns=math.ceil(math.sqrt(args.count)))
+            save_grid(G(walk.to(device)), os.path.join(out, "interpolation.png"), columns=args.frames)
+    except OSError as e:      # a folder that cannot be made, a full disk (files.WriteError)
+        print(one_line(f"error: --out {out}: cannot write the grids there ({e.strerror or e}); give a "
+                       "folder you can write to"), file=sys.stderr)
+        return 1
     print(f"wrote samples.png and interpolation.png to {out} (step {payload['step']})")
     return 0
 

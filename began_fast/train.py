@@ -8,7 +8,9 @@
 
 Each run gets a numbered folder under --out holding options.json, stats.jsonl (one
 line per log interval), sample grids from a fixed z, real-vs-reconstruction grids
-and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits.
+and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
+--resume auto continues from the newest readable checkpoint, with the logs trimmed
+back to it.
 """
 import json
 import os
@@ -20,19 +22,21 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from began_fast import checkpoint, distributed, kernels
-from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, parse_args,
+from began_fast import checkpoint, distributed, kernels, run_folder
+from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, one_line, parse_args,
                                resumed_options, validate)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
-from began_fast.devices import configure_math, pick_device, rng_state, set_rng_state, sync
-from began_fast.files import atomic_write
+from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, set_rng_state, sync
+from began_fast.files import WriteError, append_line, atomic_write
 from began_fast.images import save_grid
-from began_fast.model import build_networks, sample_z
+from began_fast.model import build_networks, memory_needed, sample_z
 from began_fast.schedule import PlateauDecay
 from began_fast.step import StepRunner, in_training_shapes, load_optimizer_state, new_state
 
 GRID = 64          # images in a sample grid (8 x 8)
 RECON_PAIRS = 16   # real images shown beside their reconstructions
+# Bad input of every kind, each reported as a one-line `error: ...` and exit code 2.
+USER_ERRORS = (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError)
 
 
 def main(argv=None) -> int:
@@ -41,9 +45,12 @@ def main(argv=None) -> int:
         warnings.simplefilter("ignore")
     try:
         return Trainer(argv).run()
-    except (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
+    except WriteError as e:     # before training: options.json (a full disk mid-run: Trainer.run)
+        print(one_line(f"error: {e}; free some space or give another --out"), file=sys.stderr)
+        return 1
     finally:
         distributed.shutdown()
 
@@ -55,32 +62,65 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     if opts.resume is None:
         opts = apply_device_defaults(opts, given, device.type)
         validate(opts, device.type)
+        check_fits(opts, device)
         return opts, None, None
-    path = checkpoint.latest(opts.out) if opts.resume == "auto" else opts.resume
-    if path is None:
-        raise checkpoint.CheckpointError(f"--resume auto: no checkpoint under {opts.out}; "
-                                         "start a new run without --resume, or name --out")
-    try:
-        payload = checkpoint.load(path)
-    except checkpoint.CheckpointError as e:
-        raise checkpoint.CheckpointError(f"--resume {e}") from None
+    path, payload = find_checkpoint(opts.resume, opts.out)
     saved = Options.from_dict(payload["options"])
     ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
     if ignored:
         warnings.warn("resuming keeps the checkpoint's " + ", ".join(f"--{k.replace('_', '-')}" for k in ignored))
     opts = resumed_options(saved, opts, given, device.type)
     validate(opts, device.type)
+    check_fits(opts, device)
     return opts, payload, path
+
+
+def find_checkpoint(resume: str, out: str) -> tuple[str, dict]:
+    """(path, payload) of the checkpoint --resume names. 'auto': the newest readable one
+    under `out`, past any that cannot be read (a truncated copy, a full disk), with a
+    warning naming them; a named file that cannot be read is an error."""
+    if resume != "auto":
+        try:
+            return resume, checkpoint.load(resume)
+        except checkpoint.CheckpointError as e:
+            raise checkpoint.CheckpointError(f"--resume {e}") from None
+    skipped = []
+    for path in checkpoint.newest_first(out):
+        try:
+            payload = checkpoint.load(path)
+        except checkpoint.UnreadableCheckpoint as e:
+            skipped.append(f"{e.path} ({e.problem})")
+            continue
+        if skipped:
+            warnings.warn(f"--resume auto skipped {len(skipped)} unreadable checkpoint(s): {', '.join(skipped)}; "
+                          f"resuming from {path}")
+        return path, payload
+    if skipped:
+        raise checkpoint.CheckpointError(f"--resume auto: no readable checkpoint under {out} (skipped "
+                                         f"{', '.join(skipped)}); start a new run without --resume")
+    raise checkpoint.CheckpointError(f"--resume auto: no checkpoint under {out}; "
+                                     "start a new run without --resume, or name --out")
+
+
+def check_fits(opts: Options, device: torch.device) -> None:
+    """Refuse, before allocating anything, sizes that cannot fit in the device's memory
+    (model.memory_needed is a lower bound, so no run that would fit is refused)."""
+    have, need = memory_bytes(device), memory_needed(opts)
+    if have is not None and need > have:
+        data = f", --builtin-count {opts.builtin_count}" if opts.data is None else ""
+        raise OptionError(f"--size {opts.size}, --filters {opts.filters}, --latent {opts.latent}, --batch {opts.batch}"
+                          f"{data}: training needs at least {need / 2**30:.3g} GiB, more than the "
+                          f"{have / 2**30:.3g} GiB of {device.type}; lower them")
 
 
 def new_run_dir(out: str, opts: Options) -> str:
     """out/NNNNN-<data>-<size>px, numbered after the highest existing run."""
-    os.makedirs(out, exist_ok=True)
-    numbers = [int(d[:5]) for d in os.listdir(out) if d[:5].isdigit()]
     name = os.path.basename(os.path.normpath(opts.data)) if opts.data else "shapes"
-    path = os.path.join(out, f"{max(numbers, default=-1) + 1:05d}-{name}-{opts.size}px")
-    os.makedirs(path)
-    return path
+    try:
+        return run_folder.claim(out, f"{name}-{opts.size}px")
+    except OSError as e:
+        raise OptionError(f"--out {out}: cannot make a run folder there ({e.strerror or e}); "
+                          "give a folder you can write to") from None
 
 
 class Trainer:
@@ -116,6 +156,8 @@ class Trainer:
         else:
             self.run_dir = os.path.dirname(os.path.abspath(ckpt_path))
             self._restore(payload)
+            if self.dist.main:     # logs past the checkpoint (a kill) are written again from here
+                run_folder.restore(self.run_dir, self.step)
         if self.dist.main:
             with atomic_write(os.path.join(self.run_dir, "options.json"), "w") as f:
                 json.dump(opts.to_dict(), f, indent=2)
@@ -179,7 +221,7 @@ class Trainer:
         rng_ranks = distributed.all_gather_object(self.dist, rng_state(self.device))   # every rank's stream
         if self.dist.main:
             checkpoint.save(path, {**self._payload(), "rng_ranks": rng_ranks})
-            checkpoint.prune(self.run_dir, self.opts.keep_ckpts)
+            checkpoint.prune(self.run_dir, self.opts.keep_ckpts, self.step)
         return path
 
     # -- the loop ----------------------------------------------------------------------
@@ -197,12 +239,15 @@ class Trainer:
             print(f"run folder: {self.run_dir}", file=sys.stderr)
         try:
             code, message = self._loop(runner, bar)
+        except WriteError as e:    # a full disk: what was written before is intact
+            code, message = 1, (f"error: {e}; {self._last_checkpoint_text()}. Free some space, then "
+                                f"continue with: python -m began_fast.train --resume auto --out {opts.out}")
         finally:
             bar.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.dist.main:
-            print(message, file=sys.stderr)
+            print(one_line(message), file=sys.stderr)
         distributed.wait_for_all(self.dist)
         return code
 
@@ -249,26 +294,33 @@ class Trainer:
                     self.stop_signal = self.stop_signal or "a signal to another process"
             if self.step % opts.sample_every == 0:
                 self.save_grids()
-            if self.step % opts.ckpt_every == 0 and self._finite():
+            # The last step's checkpoint comes after the loop, after its grids: a run whose
+            # final checkpoint exists has written everything.
+            if self.step % opts.ckpt_every == 0 and self.step < opts.steps and self._finite():
                 self.save_checkpoint()
         if not self._finite():
             return self._report_nonfinite()
+        if not self.stop_signal:     # grids first: a kill before the checkpoint repeats both
+            self.save_grids()
         path = self.save_checkpoint()
         launch = "python -m began_fast.train" if self.dist.world == 1 else "the same torchrun command and"
         if self.stop_signal:
             return 0, (f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
                        f"continue with: {launch} --resume {path}")
-        self.save_grids()
         return 0, f"done: {self.step} steps; checkpoint {path}"
 
     def _finite(self) -> bool:
         return int(self.state.first_bad_step) < 0
 
     def _report_nonfinite(self) -> tuple[int, str]:
-        kept = checkpoint.in_run(self.run_dir)
-        last = f"the last good checkpoint, {kept[-1]}, is untouched" if kept else "no checkpoint was written"
-        return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; {last}. "
-                   "Try a lower --lr or a different --gamma.")
+        return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; "
+                   f"{self._last_checkpoint_text()}. Try a lower --lr or a different --gamma.")
+
+    def _last_checkpoint_text(self) -> str:
+        """Which checkpoint a failed run leaves to go on from (none past the current step:
+        those are left from before a resume went back)."""
+        kept = [p for p in checkpoint.in_run(self.run_dir) if checkpoint.step_of(p) <= self.step]
+        return f"the last good checkpoint, {kept[-1]}, is untouched" if kept else "no checkpoint was written"
 
     # -- a log interval: read the stats, check them, decay lr, write a line -------------
     def _log_interval(self, bar, steps: int, seconds: float) -> bool:
@@ -308,8 +360,7 @@ class Trainer:
 
     def _write_stats_line(self, record: dict) -> None:
         if self.dist.main:
-            with open(os.path.join(self.run_dir, "stats.jsonl"), "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_line(os.path.join(self.run_dir, run_folder.STATS), json.dumps(record))
 
     @torch.no_grad()
     def save_grids(self) -> None:

@@ -1,8 +1,14 @@
-"""Shared test helpers: a tiny training configuration and running the real CLI."""
+"""Shared test helpers: a tiny training configuration, running the real CLI, a full disk."""
+import builtins
+import errno
 import json
 import os
 import subprocess
 import sys
+
+import torch
+
+from began_fast import checkpoint, files
 
 # Small enough for a CPU step in a few milliseconds, big enough to learn.
 TINY = ["--size", "32", "--filters", "4", "--latent", "8", "--batch", "4", "--builtin-count", "64",
@@ -25,3 +31,54 @@ def read_stats(run_dir):
 def only_run_dir(out):
     (name,) = os.listdir(out)
     return os.path.join(out, name)
+
+
+def final_state(run_dir):
+    payload = checkpoint.load(checkpoint.in_run(run_dir)[-1])
+    return payload
+
+
+def assert_same_final_state(a_run, b_run):
+    """Weights, both Adam states, k_t, the stats buffer, lr decay and RNG states equal, bit for bit."""
+    a, b = final_state(a_run), final_state(b_run)
+    assert a["step"] == b["step"] and a["images"] == b["images"] and a["decay"] == b["decay"]
+    for net in ("G", "D"):
+        assert all(torch.equal(t, b[net][name]) for name, t in a[net].items()), net
+    for opt in ("opt_g", "opt_d"):
+        for i, state in a[opt]["state"].items():
+            assert all(torch.equal(state[key], b[opt]["state"][i][key]) for key in ("exp_avg", "exp_avg_sq")), opt
+    assert torch.equal(a["k"], b["k"]) and torch.equal(a["stats"], b["stats"])
+    assert torch.equal(a["rng_ranks"][0]["cpu"], b["rng_ranks"][0]["cpu"])
+    timing = {"images_per_s", "time"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]
+    assert strip(read_stats(a_run)) == strip(read_stats(b_run))
+
+
+def fill_disk(monkeypatch, which=lambda path: True, room=0):
+    """Make began_fast.files' writes to the files `which(path)` picks fail with ENOSPC
+    once `room` bytes are written, as a disk that fills mid-write does: the first bytes
+    reach the file, then the write raises."""
+    class FillingFile:
+        def __init__(self, f):
+            self.f, self.written = f, 0
+
+        def write(self, data):
+            if self.written + len(data) > room:
+                self.f.write(data[:max(room - self.written, 0)])
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.written += len(data)
+            return self.f.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.f.__exit__(*exc)
+
+    def filling_open(path, *args, **kwargs):
+        f = builtins.open(path, *args, **kwargs)
+        return FillingFile(f) if which(str(path)) else f
+    monkeypatch.setattr(files, "open", filling_open, raising=False)

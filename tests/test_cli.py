@@ -29,6 +29,11 @@ def make_unreadable(tmp_path):
     return folder
 
 
+def under_a_file(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    return tmp_path / "a-file" / "runs"
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--data", "/no/such/folder"], "no such folder"),
     (["--data", make_empty], "no images found"),
@@ -42,6 +47,12 @@ def make_unreadable(tmp_path):
     (["--backend", "cudagraph"], "needs a CUDA device"),
     (["--resume", "/no/such/ckpt.pt"], "no such file"),
     (["--resume", "auto"], "no checkpoint under"),
+    (["--seed", "-1"], "--seed -1"),
+    (["--lr", "inf"], "--lr inf: must be positive and finite"),
+    (["--filters", "2000000"], "--filters 2000000: must be from 1 to"),
+    (["--builtin-count", "1000000000000"], "training needs at least"),      # petabytes of shapes
+    (["--out", under_a_file, "--steps", "1"], "cannot make a run folder"),
+    (["--data", "/no/such\nfolder"], "--data /no/such\\nfolder: no such folder"),    # still one line
 ])
 def test_bad_input_gives_one_line_error(tmp_path, args, fragment):
     args = [a(tmp_path) if callable(a) else a for a in args]
@@ -77,3 +88,16 @@ def test_no_flag_is_a_prefix_of_a_torchrun_option():
               for s in a.option_strings if s.startswith("--")]
     clashes = [(o, t) for o in ours for t in theirs if t.startswith(o)]
     assert clashes == [("--help", "--help")]
+
+
+def test_argparse_errors_are_exactly_one_line(tmp_path):
+    assert_clean_error(run_cli("began_fast.train", "--steps", "1e3"), "argument --steps: invalid int value")
+    assert_clean_error(run_cli("began_fast.sample", "--count", "x"), "argument --count: invalid int value")
+
+
+def test_resume_from_a_checkpoint_crafted_to_run_code_is_refused(tmp_path):
+    from tests.test_checkpoint import crafted, torch_save
+    path, marker = crafted(tmp_path, torch_save)
+    assert_clean_error(run_cli("began_fast.train", "--resume", path, "--out", tmp_path), "refused")
+    assert_clean_error(run_cli("began_fast.sample", path), "refused")
+    assert not marker.exists()

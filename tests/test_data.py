@@ -98,3 +98,66 @@ def test_device_batches_are_scaled_to_minus_one_one_and_flipped():
     left_white = batch[:, 0, 0, 0] == 1
     assert 0.35 < left_white.float().mean() < 0.65  # about half flipped
     assert torch.all(batch[~left_white, 0, 0, 3] == 1)
+
+
+def test_a_decompression_bomb_is_skipped_and_counted(tmp_path, monkeypatch):
+    write_image(str(tmp_path / "good.png"), size=(40, 40))
+    write_image(str(tmp_path / "bomb.png"), size=(80, 80))
+    # Pillow refuses images above twice MAX_IMAGE_PIXELS: lower the limit so that
+    # 80 x 80 counts as a bomb and 40 x 40 does not (a real bomb is gigapixels).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40 * 40)
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable file\(s\) of 2, e.g. .*bomb\.png"):
+        out = load_image_folder(str(tmp_path), 32, cache_dir=str(tmp_path / "c"))
+    assert out.images.shape[0] == 1
+
+
+@pytest.mark.parametrize("suffix, fraction", [(".png", 0.3), (".png", 0.9), (".jpg", 0.5), (".jpg", 0.95),
+                                              (".webp", 0.6), (".bmp", 0.7)])
+def test_a_truncated_image_is_skipped_and_counted(tmp_path, suffix, fraction):
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    for name in ("whole", "cut"):
+        Image.fromarray(noise).save(tmp_path / f"{name}{suffix}")
+    data = (tmp_path / f"cut{suffix}").read_bytes()
+    (tmp_path / f"cut{suffix}").write_bytes(data[:int(len(data) * fraction)])    # a copy cut short
+    with pytest.warns(UserWarning, match=f"skipped 1 unreadable file.*cut\\{suffix}"):
+        out = load_image_folder(str(tmp_path), 32, cache_dir=str(tmp_path / "c"))
+    assert out.images.shape[0] == 1
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[:len(data) // 2],                  # truncated
+    lambda data: b"\x00" * len(data),                    # zeroed
+    lambda data: data[:40] + b"x" * (len(data) - 40),    # corrupt after the header
+])
+def test_a_damaged_cache_file_is_rebuilt_with_a_warning(tmp_path, damage):
+    write_image(str(tmp_path / "img" / "a.png"), size=(40, 40))
+    cache = tmp_path / "cache"
+    first = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    (cache_file,) = cache.iterdir()
+    cache_file.write_bytes(damage(cache_file.read_bytes()))
+    with pytest.warns(UserWarning, match="image cache .* is unusable"):
+        again = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    assert np.array_equal(first.images, again.images)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # rebuilt: read back with no warning
+        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images,
+                              first.images)
+
+
+def test_a_cache_of_the_wrong_shape_is_rebuilt(tmp_path):
+    write_image(str(tmp_path / "img" / "a.png"), size=(40, 40))
+    cache = tmp_path / "cache"
+    first = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    (cache_file,) = cache.iterdir()
+    np.savez(cache_file, images=np.zeros((1, 3, 64, 64), dtype=np.uint8))
+    with pytest.warns(UserWarning, match=r"unusable \(uint8 array of shape \(1, 3, 64, 64\)\)"):
+        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images,
+                              first.images)
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path):
+    write_image(str(tmp_path / "img" / "a.png"), size=(40, 40))
+    (tmp_path / "a-file").write_text("")
+    with pytest.warns(UserWarning, match="could not write the image cache"):
+        out = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(tmp_path / "a-file" / "cache"))
+    assert out.images.shape == (1, 3, 32, 32)

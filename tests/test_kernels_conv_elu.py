@@ -140,6 +140,27 @@ def test_autocast_casts_like_f_conv2d():
     torch.testing.assert_close(gb, gb_ref, atol=0.1, rtol=2e-2)
 
 
+@pytest.mark.parametrize("switch", kernels.KERNELS)
+def test_autocast_with_a_weight_grad_scale(switch):
+    """D's layers in the training step under --precision bf16 (the option fuzzer found the
+    "torch" switch's backward meeting an fp32 input beside a bf16 gradient): each sample's
+    weight and bias gradients are scaled, as a scaled sum of per-sample losses gives them."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    x = torch.randn(3, 5, 7, 9, device=device)
+    w = (torch.randn(13, 5, 3, 3, device=device) / 6).requires_grad_()
+    b = torch.randn(13, device=device, requires_grad=True)
+    scale = torch.tensor([1.0, -0.5, 0.25], device=device)
+    with kernels.use(switch), torch.autocast(device, dtype=torch.bfloat16):
+        y = conv2d_elu(x, w, b, weight_grad_scale=scale)
+        y_ref = F.elu(F.conv2d(x, w, b, 1, 1))
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    gw, gb = torch.autograd.grad(y.float().sum(), (w, b))
+    gw_ref, gb_ref = torch.autograd.grad((y_ref.float().sum(dim=(1, 2, 3)) * scale).sum(), (w, b))
+    assert gw.dtype == gb.dtype == torch.float32
+    torch.testing.assert_close(gw, gw_ref, atol=0.1, rtol=2e-2)
+    torch.testing.assert_close(gb, gb_ref, atol=0.1, rtol=2e-2)
+
+
 def test_only_needed_gradients():
     x, w, b, s, conf = make_inputs(CASES[1], torch.float32)
     y = conv2d_elu(x.detach(), w, b, **conf, weight_grad_scale=s)

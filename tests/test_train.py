@@ -12,7 +12,7 @@ import torch
 from began_fast import checkpoint
 from began_fast.schedule import PlateauDecay
 from began_fast.train import main
-from tests.helpers import TINY, only_run_dir, read_stats, run_cli
+from tests.helpers import TINY, assert_same_final_state, fill_disk, final_state, only_run_dir, read_stats, run_cli
 
 STAT_KEYS = {"step", "images", "loss_real", "loss_fake", "loss_d", "loss_g", "k", "m_global", "lr",
              "images_per_s", "time"}
@@ -41,11 +41,6 @@ def test_a_second_run_gets_a_new_folder(tmp_path):
     for _ in range(2):
         assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 0
     assert sorted(d[:5] for d in os.listdir(tmp_path)) == ["00000", "00001"]
-
-
-def final_state(run_dir):
-    payload = checkpoint.load(checkpoint.in_run(run_dir)[-1])
-    return payload
 
 
 @pytest.mark.parametrize("split", [6, 5])    # at a log boundary, and in the middle of an interval
@@ -151,6 +146,17 @@ def test_sample_command_writes_grids(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
 
 
+def test_sample_to_an_out_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
+    from began_fast import sample
+    assert main([*TINY, "--steps", "1", "--out", str(tmp_path / "runs")]) == 0
+    ckpt = checkpoint.in_run(only_run_dir(tmp_path / "runs"))[-1]
+    (tmp_path / "a-file").write_text("")
+    capsys.readouterr()
+    assert sample.main([ckpt, "--out", str(tmp_path / "a-file" / "grids"), "--device", "cpu"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --out {tmp_path / 'a-file' / 'grids'}: cannot write the grids there")
+
+
 def test_slerp_keeps_ends_and_norm():
     from began_fast.sample import slerp
     a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
@@ -220,3 +226,103 @@ def test_options_of_an_earlier_version_take_their_data_seed_from_the_seed():
     saved = dict(payload["options"], seed=7)
     assert "data_seed" not in saved and Options.from_dict(saved).data_seed == 7
     assert Options.from_dict({**saved, "data_seed": 3}).data_seed == 3
+
+
+CKPT_EVERY_2 = [*TINY, "--log-every", "1", "--ckpt-every", "2", "--sample-every", "100"]
+
+
+def truncate(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_resume_auto_falls_back_past_an_unreadable_checkpoint(tmp_path):
+    assert main([*CKPT_EVERY_2, "--steps", "8", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*CKPT_EVERY_2, "--steps", "4", "--out", str(tmp_path / "parts")]) == 0
+    run = only_run_dir(tmp_path / "parts")
+    truncate(os.path.join(run, "ckpt-00000004.pt"))        # a full disk or a copy cut short
+    with pytest.warns(UserWarning, match=r"skipped 1 unreadable checkpoint\(s\): .*ckpt-00000004\.pt"):
+        assert main(["--resume", "auto", "--steps", "8", "--out", str(tmp_path / "parts")]) == 0
+    assert [s["step"] for s in read_stats(run)] == list(range(1, 9))
+    assert_same_final_state(only_run_dir(tmp_path / "whole"), run)
+    assert checkpoint.load(os.path.join(run, "ckpt-00000004.pt"))["step"] == 4    # written again, whole
+
+
+def test_a_named_unreadable_checkpoint_is_still_an_error(tmp_path, capsys):
+    assert main([*CKPT_EVERY_2, "--steps", "4", "--out", str(tmp_path)]) == 0
+    newest = os.path.join(only_run_dir(tmp_path), "ckpt-00000004.pt")
+    truncate(newest)
+    capsys.readouterr()
+    assert main(["--resume", newest, "--out", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --resume {newest}: not a readable checkpoint (")
+
+
+def test_resume_auto_with_no_readable_checkpoint_names_what_it_skipped(tmp_path, capsys):
+    assert main([*CKPT_EVERY_2, "--steps", "2", "--out", str(tmp_path)]) == 0
+    truncate(os.path.join(only_run_dir(tmp_path), "ckpt-00000002.pt"))
+    capsys.readouterr()
+    assert main(["--resume", "auto", "--out", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: --resume auto: no readable checkpoint") and "ckpt-00000002.pt" in line
+
+
+def test_resume_drops_log_rows_written_after_the_checkpoint(tmp_path):
+    """A kill after step 5 leaves rows past the step-4 checkpoint and a torn line."""
+    assert main([*CKPT_EVERY_2, "--steps", "8", "--out", str(tmp_path / "whole")]) == 0
+    assert main([*CKPT_EVERY_2, "--steps", "5", "--out", str(tmp_path / "parts")]) == 0
+    run = only_run_dir(tmp_path / "parts")
+    os.remove(os.path.join(run, "ckpt-00000005.pt"))      # the kill came before the final checkpoint
+    with open(os.path.join(run, "stats.jsonl"), "a") as f:
+        f.write('{"step": 6, "ima')
+    assert main(["--resume", "auto", "--steps", "8", "--out", str(tmp_path / "parts")]) == 0
+    assert [s["step"] for s in read_stats(run)] == list(range(1, 9))
+    assert_same_final_state(only_run_dir(tmp_path / "whole"), run)
+
+
+@pytest.mark.parametrize("fails", ["ckpt-00000004", "samples-00000004", "stats"])
+def test_a_full_disk_mid_run_is_a_one_line_error_and_loses_nothing(tmp_path, capsys, fails):
+    args = [*TINY, "--log-every", "1", "--ckpt-every", "2", "--sample-every", "2", "--steps", "6"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    full = pytest.MonkeyPatch()
+    writes = {"n": 0}
+
+    def fourth_stats_line_or(path):     # stats.jsonl fills on its 4th line; the others on first write
+        if fails == "stats" and path.endswith("stats.jsonl"):
+            writes["n"] += 1
+            return writes["n"] == 4
+        return fails in path
+    fill_disk(full, fourth_stats_line_or, room=10)
+    capsys.readouterr()
+    code = main([*args, "--out", str(tmp_path / "parts")])
+    full.undo()
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and "Traceback" not in err and len(errors) == 1, err
+    assert "No space left on device" in errors[0] and "ckpt-00000002.pt, is untouched" in errors[0]
+    run = only_run_dir(tmp_path / "parts")
+    assert not [name for name in os.listdir(run) if ".tmp" in name]
+    assert checkpoint.load(os.path.join(run, "ckpt-00000002.pt"))["step"] == 2
+    with open(os.path.join(run, "stats.jsonl")) as f:
+        lines = f.read().splitlines()
+    assert [json.loads(line)["step"] for line in lines[:3]] == [1, 2, 3]
+    assert len(lines) <= 4               # and a torn 4th line, which the resume trims
+    assert main(["--resume", "auto", "--out", str(tmp_path / "parts")]) == 0
+    assert_same_final_state(only_run_dir(tmp_path / "whole"), run)
+
+
+def test_a_full_disk_before_training_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    fill_disk(monkeypatch, lambda path: "options" in path)
+    assert main([*TINY, "--steps", "2", "--out", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: could not write") and "options.json (No space left on device)" in line
+
+
+def test_an_out_that_cannot_be_made_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main([*TINY, "--steps", "2", "--out", str(tmp_path / "a-file" / "runs")]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: --out {tmp_path / 'a-file' / 'runs'}: cannot make a run folder there")
+    assert (tmp_path / "a-file").read_text() == "not a folder"
