@@ -26,10 +26,12 @@ class DataError(ValueError):
 
 @dataclass
 class ImageSet:
-    """uint8 images [N, C, S, S], a short identity string, and optional labels."""
+    """uint8 images [N, C, S, S], a short identity string, optional labels, and for an
+    image folder the source file of each image kept (unreadable ones are skipped)."""
     images: np.ndarray
     identity: str
     labels: dict = field(default_factory=dict)
+    paths: list | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -39,6 +41,7 @@ SHAPES = ("disc", "square", "triangle", "ring")
 PALETTE = np.array([[230, 60, 50], [60, 180, 75], [50, 110, 230],
                     [250, 200, 40], [200, 80, 200], [240, 240, 240]], dtype=np.float32)
 NO_SHAPE = -1      # the shape (and colour) label of an image with no shape on it
+RADIUS_RANGE = (0.12, 0.3)   # a shape's radius, in units of the image side
 
 
 def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> ImageSet:
@@ -48,13 +51,26 @@ def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> I
     rng = np.random.default_rng(seed)
     shape = rng.integers(len(SHAPES), size=count)
     colour = rng.integers(len(PALETTE), size=count)
-    radius = rng.uniform(0.12, 0.3, size=count)               # in units of the image side
+    radius = rng.uniform(*RADIUS_RANGE, size=count)
     cx = rng.uniform(radius, 1 - radius)
     cy = rng.uniform(radius, 1 - radius)
     background = rng.uniform(0, 60, size=(count, 3)).astype(np.float32)
     images = _render(shape, colour, radius, cx, cy, background, size, channels)
     labels = {"shape": shape, "colour": colour, "radius": radius, "cx": cx, "cy": cy}
     return ImageSet(images, f"builtin-shapes:{count}:{size}:{channels}:{seed}", labels)
+
+
+def size_bins(radius: np.ndarray) -> np.ndarray:
+    """0 small, 1 medium, 2 large: the radius in thirds of RADIUS_RANGE."""
+    low, high = RADIUS_RANGE
+    return np.clip(((radius - low) / ((high - low) / 3)).astype(int), 0, 2)
+
+
+def position_cells(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+    """The centre's cell in a 3 x 3 grid over the image, row * 3 + column (0 top left,
+    4 centre, 8 bottom right)."""
+    third = lambda c: np.clip((c * 3).astype(int), 0, 2)
+    return third(cy) * 3 + third(cx)
 
 
 def builtin_backgrounds(count: int, size: int, channels: int = 3, seed: int = 0) -> np.ndarray:
@@ -123,13 +139,14 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
     key = _cache_key(folder, paths, size, channels, crop)
     cache_dir = cache_dir or default_cache_dir()
     cache_file = os.path.join(cache_dir, f"{key}.npz")
-    cached = _read_cache(cache_file, (channels, size, size))
+    cached = _read_cache(cache_file, (channels, size, size), len(paths))
     if cached is not None:
-        return ImageSet(cached, key)
+        images, kept = cached
+        return ImageSet(images, key, paths=[paths[i] for i in kept])
 
-    images, skipped, upscaled = [], [], 0
+    images, kept, skipped, upscaled = [], [], [], 0
     iterator = progress(paths, len(paths)) if progress else paths
-    for path in iterator:
+    for number, path in enumerate(iterator):
         try:
             array, small = _decode(path, size, channels, crop)
         # What Pillow raises for corrupt, truncated or odd files, and for images so large
@@ -139,6 +156,7 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
             continue
         upscaled += small
         images.append(array)
+        kept.append(number)
     if not images:
         raise DataError(f"--data {folder}: none of the {len(paths)} image files could be read; check that they are valid images")
     if skipped:
@@ -149,27 +167,34 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
     try:
         os.makedirs(cache_dir, exist_ok=True)
         with atomic_write(cache_file) as f:
-            np.savez(f, images=stacked)
+            np.savez(f, images=stacked, kept=np.array(kept))
     except OSError as e:     # training needs only the array in memory; the cache saves time later
         warnings.warn(f"could not write the image cache to {cache_dir} ({e.strerror or e}); "
                       "the next run decodes the images again")
-    return ImageSet(stacked, key)
+    return ImageSet(stacked, key, paths=[paths[i] for i in kept])
 
 
-def _read_cache(cache_file: str, image_shape: tuple) -> np.ndarray | None:
-    """The cached uint8 images, or None when there is no cache file or it cannot be used
-    (truncated, corrupt, or of another shape: then, with a warning, it is rebuilt)."""
+def _read_cache(cache_file: str, image_shape: tuple, listed: int) -> tuple | None:
+    """(the cached uint8 images, the indices of the `listed` files they came from), or None
+    when there is no cache file or it cannot be used (truncated, corrupt, or of another
+    shape: then, with a warning, it is rebuilt)."""
     if not os.path.exists(cache_file):
         return None
     try:
         with np.load(cache_file) as cached:     # allow_pickle stays off: arrays only
             images = cached["images"]
+            # A cache written before `kept` existed is complete when it has every listed file.
+            kept = cached["kept"] if "kept" in cached else np.arange(listed) if len(images) == listed else None
     except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
         problem = type(e).__name__
     else:
-        if images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images):
-            return images
-        problem = f"{images.dtype} array of shape {images.shape}"
+        if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images)):
+            problem = f"{images.dtype} array of shape {images.shape}"
+        elif kept is None or not (kept.dtype.kind == "i" and len(kept) == len(images) and np.all(np.diff(kept) > 0)
+                                  and 0 <= kept[0] and kept[-1] < listed):
+            problem = f"no list of which of the {listed} files its images came from"
+        else:
+            return images, kept
     warnings.warn(f"the image cache {cache_file} is unusable ({problem}); decoding the images again")
     return None
 

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from began_fast.data import NO_SHAPE, PALETTE, SHAPES, builtin_backgrounds, builtin_shapes, to_signed_unit
+from began_fast.data import (NO_SHAPE, PALETTE, SHAPES, builtin_backgrounds, builtin_shapes, position_cells,
+                             size_bins, to_signed_unit)
 
 VERSION = 1                          # bump when the network, its data or its training change
 CLASSES = len(SHAPES) * len(PALETTE)   # (shape, colour) classes; index CLASSES is "no shape"
 NONE = CLASSES
-SIZE_BINS = 3                        # radius in thirds of its range [0.12, 0.3]
-POSITION_BINS = 9                    # the centre's cell in a 3 x 3 grid over the image
+SIZE_BINS = 3                        # data.size_bins: radius in thirds of its range
+POSITION_BINS = 9                    # data.position_cells: the centre's cell in a 3 x 3 grid
 IGNORED = -100                       # cross_entropy's ignore_index: no target
 INPUT = 32                           # the side the network sees
 FEATURES = 128
@@ -62,9 +63,8 @@ def targets(labels: dict) -> dict:
     NO_SHAPE images get class NONE and bins IGNORED (they have no size or position)."""
     none = labels["shape"] == NO_SHAPE
     cls = np.where(none, NONE, labels["shape"] * len(PALETTE) + labels["colour"])
-    size = np.clip(((labels["radius"] - 0.12) / 0.06).astype(int), 0, SIZE_BINS - 1)
-    cell = lambda c: np.clip((c * 3).astype(int), 0, 2)
-    position = cell(labels["cy"]) * 3 + cell(labels["cx"])
+    size = size_bins(labels["radius"])
+    position = position_cells(labels["cx"], labels["cy"])
     return {"class": torch.from_numpy(cls).long(),
             "size": torch.from_numpy(np.where(none, IGNORED, size)).long(),
             "position": torch.from_numpy(np.where(none, IGNORED, position)).long()}
