@@ -1,14 +1,16 @@
-"""`python -m began_fast.train`: train a BEGAN on a folder of images or on built-in shapes.
+"""`python -m began_fast.train`: train a BEGAN (or another GAN, --model) on a folder of images
+or on built-in shapes.
 
     python -m began_fast.train                         # built-in shapes, defaults for the device
     python -m began_fast.train --data ~/celeba --crop celeba --batch 256 \\
         --backend compile-cudagraph --precision bf16 --kernels triton
+    python -m began_fast.train --model wgan-gp         # a baseline on the same engine
     python -m began_fast.train --resume auto           # continue the newest run under ./runs
     torchrun --nproc_per_node=8 -m began_fast.train --data ~/celeba   # many GPUs
 
 Each run gets a numbered folder under --out holding options.json, stats.jsonl (one
-line per log interval), sample grids from a fixed z, real-vs-reconstruction grids
-and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
+line per log interval), sample grids from a fixed z (and, for BEGAN, real images beside
+D's reconstructions) and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
 --resume auto continues from the newest readable checkpoint, with the logs trimmed
 back to it.
 """
@@ -28,13 +30,14 @@ from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_d
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
 from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, set_rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
+from began_fast.backends import StepRunner
 from began_fast.images import save_grid
-from began_fast.model import build_networks, memory_needed, sample_z
+from began_fast.models import build_networks, memory_needed, objective, sample_z
 from began_fast.schedule import PlateauDecay
-from began_fast.step import StepRunner, in_training_shapes, load_optimizer_state, new_state
+from began_fast.step import in_training_shapes, load_optimizer_state, new_state
 
 GRID = 64          # images in a sample grid (8 x 8)
-RECON_PAIRS = 16   # real images shown beside their reconstructions
+RECON_PAIRS = 16   # real images shown beside BEGAN's reconstructions
 # Bad input of every kind, each reported as a one-line `error: ...` and exit code 2.
 USER_ERRORS = (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError)
 
@@ -61,7 +64,7 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     device = pick_device(opts.device)
     if opts.resume is None:
         opts = apply_device_defaults(opts, given, device.type)
-        validate(opts, device.type)
+        validate(opts, device.type, given)
         check_fits(opts, device)
         return opts, None, None
     path, payload = find_checkpoint(opts.resume, opts.out)
@@ -134,6 +137,7 @@ class Trainer:
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
+        self.model = objective(opts.model)
         dataset = self._load_data()
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
@@ -146,7 +150,7 @@ class Trainer:
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
-        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed).to(self.device)
+        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
         self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
         self.step, self.elapsed = 0, 0.0
         self.resumed_step, self.resumed_images = 0, 0     # for the global image count
@@ -181,7 +185,8 @@ class Trainer:
             "data_identity": self.data_identity,
             "G": s.G.state_dict(), "D": s.D.state_dict(),
             "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(),
-            "k": s.k.cpu(), "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
+            "buffers": {name: t.cpu() for name, t in s.buffers.items()},
+            "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
             "world": self.dist.world, "images": self._images(),
         }
 
@@ -195,11 +200,12 @@ class Trainer:
             warnings.warn("the data differ from those the checkpoint was trained on; training goes on with the new data")
         s.G.load_state_dict(p["G"])
         s.D.load_state_dict(p["D"])
-        for opt, saved in ((s.opt_g, p["opt_g"]), (s.opt_d, p["opt_d"])):
-            load_optimizer_state(opt, saved, s.lr)
+        for opt, saved, lr in ((s.opt_g, p["opt_g"], s.lr_g), (s.opt_d, p["opt_d"], s.lr_d)):
+            load_optimizer_state(opt, saved, lr)
         self.decay.load_state_dict(p["decay"])
-        s.lr.fill_(self.decay.lr)
-        s.k.copy_(p["k"])
+        self._set_lr(self.decay.lr)
+        for name, saved in checkpoint.buffers(p).items():
+            s.buffers[name].copy_(saved)
         s.stats.copy_(p["stats"])
         self.step, self.elapsed = p["step"], p["elapsed"]
         s.step.fill_(self.step)
@@ -314,7 +320,8 @@ class Trainer:
 
     def _report_nonfinite(self) -> tuple[int, str]:
         return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; "
-                   f"{self._last_checkpoint_text()}. Try a lower --lr or a different --gamma.")
+                   f"{self._last_checkpoint_text()}. Try a lower --lr"
+                   f"{' or a different --gamma' if self.opts.model == 'began' else ''}.")
 
     def _last_checkpoint_text(self) -> str:
         """Which checkpoint a failed run leaves to go on from (none past the current step:
@@ -328,35 +335,40 @@ class Trainer:
         means = self._read_interval_means()
         if not self._finite():
             return False
-        lr = self._decay_lr(means["m_global"])
+        lr = self._decay_lr(means)
         images_per_s = steps * self.opts.batch * self.dist.world / seconds if steps and seconds > 0 else None
-        record = {
-            "step": self.step, "images": self._images(),
-            "loss_real": means["loss_real"], "loss_fake": means["loss_fake"],
-            "loss_d": means["loss_d"], "loss_g": means["loss_fake"],
-            "k": float(self.state.k), "m_global": means["m_global"], "lr": lr,
-            "images_per_s": images_per_s, "time": self.elapsed + seconds,
-        }
+        fields = self.model.log_fields(means, self.state) if hasattr(self.model, "log_fields") else means
+        record = {"step": self.step, "images": self._images(), **fields, "lr": lr,
+                  "images_per_s": images_per_s, "time": self.elapsed + seconds}
         self._write_stats_line(record)
-        bar.set_postfix_str(
-            f"{images_per_s or 0:.0f} img/s L(x)={record['loss_real']:.4f} "
-            f"L(G(z))={record['loss_fake']:.4f} k={record['k']:.4f} M={record['m_global']:.4f}")
+        shown = self.model.progress(fields) if hasattr(self.model, "progress") else \
+            " ".join(f"{k}={v:.4f}" for k, v in fields.items())
+        bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}")
         return True
 
     def _read_interval_means(self) -> dict:
         """The interval's mean of each stats field, read from the device in one copy (the
         loop's only synchronisation), and the buffer zeroed for the next interval."""
-        sums = dict(zip(kernels.STATS_FIELDS, self.state.stats.tolist()))
+        sums = dict(zip(self.model.STATS_FIELDS, self.state.stats.tolist()))
         self.state.stats.zero_()
         count = max(sums.pop("count"), 1.0)
         return {name: value / count for name, value in sums.items()}
 
-    def _decay_lr(self, m_global: float) -> float:
-        """Feed the plateau schedule; the lr it gives goes into the device tensor both
-        optimisers read, so no step recompiles or re-captures."""
-        lr = self.decay.update(self.step, m_global)
-        self.state.lr.fill_(lr)
+    def _decay_lr(self, means: dict) -> float:
+        """G's lr from here on. Models with a PLATEAU_METRIC (BEGAN: M_global) feed it to the
+        plateau schedule; the others keep their lr, as their papers do."""
+        metric = getattr(self.model, "PLATEAU_METRIC", None)
+        if metric is None:
+            return self.opts.lr
+        lr = self.decay.update(self.step, means[metric])
+        self._set_lr(lr)
         return lr
+
+    def _set_lr(self, lr: float) -> None:
+        """G's lr, and D's in the same proportion to --lr, into the device tensors the
+        optimisers read, so no step recompiles or re-captures."""
+        self.state.lr_g.fill_(lr)
+        self.state.lr_d.fill_(lr * self.opts.lr_d / self.opts.lr)
 
     def _write_stats_line(self, record: dict) -> None:
         if self.dist.main:
@@ -367,12 +379,15 @@ class Trainer:
         if not self.dist.main:
             return
         s = self.state
-        samples = in_training_shapes(s, s.G, self.fixed_z, s.batch)
-        recon = in_training_shapes(s, s.D, self.fixed_real, 2 * s.batch)     # D trains on [real; fake]
-        pairs = torch.stack([self.fixed_real, recon], dim=1).flatten(0, 1)
-        save_grid(samples, os.path.join(self.run_dir, f"samples-{self.step:08d}.png"), columns=8)
-        save_grid(pairs, os.path.join(self.run_dir, f"recon-{self.step:08d}.png"), columns=8)
+        grids = {"samples": in_training_shapes(s, s.G, self.fixed_z, s.opts.batch)}
+        if hasattr(self.model, "extra_grids"):
+            grids.update(self.model.extra_grids(s, self.fixed_real))
+        for name, images in grids.items():
+            save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), columns=8)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if distributed.env_world() > 1:
+        distributed.exit_process(code)
+    sys.exit(code)

@@ -11,8 +11,9 @@ from began_fast import kernels
 from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.devices import configure_math, sync
-from began_fast.model import build_networks
-from began_fast.step import new_state, train_step
+from began_fast.models import build_networks
+from began_fast.models.began import train_step
+from began_fast.step import new_state
 
 
 @functools.lru_cache(maxsize=None)

@@ -20,7 +20,7 @@ from bench.steps import free_memory, largest_batch, new_step_state, skip_if_out_
 from bench.timing import measure
 from began_fast import kernels
 from began_fast.devices import sync
-from began_fast.step import StepRunner
+from began_fast.backends import StepRunner
 
 
 def pytest_generate_tests(metafunc):

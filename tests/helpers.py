@@ -47,7 +47,7 @@ def assert_same_final_state(a_run, b_run):
     for opt in ("opt_g", "opt_d"):
         for i, state in a[opt]["state"].items():
             assert all(torch.equal(state[key], b[opt]["state"][i][key]) for key in ("exp_avg", "exp_avg_sq")), opt
-    assert torch.equal(a["k"], b["k"]) and torch.equal(a["stats"], b["stats"])
+    assert torch.equal(a["buffers"]["k"], b["buffers"]["k"]) and torch.equal(a["stats"], b["stats"])
     assert torch.equal(a["rng_ranks"][0]["cpu"], b["rng_ranks"][0]["cpu"])
     timing = {"images_per_s", "time"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]

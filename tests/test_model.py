@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from began_fast.model import Discriminator, Generator, count_parameters, levels
+from began_fast.models import count_parameters
+from began_fast.models.began_nets import Discriminator, Generator, levels
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])
@@ -81,8 +82,8 @@ def test_a_channels_last_model_feeds_every_conv_channels_last(skip):
     """The Triton conv runs its fast (and spill-free) path on channels_last inputs only; the
     decoders' first map comes out of a Linear as NCHW, so the model must convert it."""
     from began_fast.config import Options
-    from began_fast.layers import ConvELU
-    from began_fast.model import build_networks
+    from began_fast.models import build_networks
+    from began_fast.models.began_layers import ConvELU
     opts = Options.for_device("cpu", size=64, filters=4, latent=8, skip=skip, channels_last=True)
     G, D = build_networks(opts, torch.device("cpu"))
     layouts = []

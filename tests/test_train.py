@@ -55,7 +55,7 @@ def test_resume_is_bit_exact(tmp_path, split):
     for net in ("G", "D"):
         for name, tensor in a[net].items():
             assert torch.equal(tensor, b[net][name]), name
-    assert torch.equal(a["k"], b["k"]) and a["decay"] == b["decay"]
+    assert torch.equal(a["buffers"]["k"], b["buffers"]["k"]) and a["decay"] == b["decay"]
     for key in ("exp_avg", "exp_avg_sq"):
         assert all(torch.equal(a["opt_d"]["state"][i][key], b["opt_d"]["state"][i][key]) for i in a["opt_d"]["state"])
     timing = {"images_per_s", "time"}

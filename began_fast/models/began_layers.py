@@ -1,8 +1,8 @@
 """The two layers the BEGAN networks are built from, parameterised like torch's own.
 
 Both accept `weight_grad_scale`, a [B] tensor that weights each sample's share of the
-weight and bias gradients (never the input gradient); step.single_pass_losses says
-why the training step needs it. Which conv+ELU runs (Triton or torch) is the kernel
+weight and bias gradients (never the input gradient); models/began.py's
+single_pass_losses says why BEGAN's step needs it. Which conv+ELU runs (Triton or torch) is the kernel
 switch's choice (began_fast.kernels.use), not the layer's.
 """
 
