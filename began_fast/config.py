@@ -52,6 +52,7 @@ DEVICE_DEFAULTS = dict(
     log_every=PerDevice(100, 50),
     sample_every=PerDevice(2000, 500),
     ckpt_every=PerDevice(5000, 500),
+    metrics_every=PerDevice(10000, 500),
     # CUDA_SPEED: not yet measured on a GPU; chosen as expected fastest for the paper's
     # batch 16, where kernel launches cost about as much as the math: the compiled step
     # replayed as a CUDA graph (no launch cost, fused element-wise work), TF32 tensor
@@ -132,6 +133,10 @@ class Options:
     log_every: int = _paper("log_every")
     sample_every: int = _paper("sample_every")
     ckpt_every: int = _paper("ckpt_every")
+    metrics: str | None = None       # names or groups; None: "shapes" on the built-in data, none on a folder
+    metrics_every: int = _paper("metrics_every")
+    metrics_samples: int = 1000
+    inception_weights: str | None = None
     keep_ckpts: int = 3
     resume: str | None = None
     cache_dir: str | None = None
@@ -156,7 +161,8 @@ class Options:
 
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
-               "device", "backend", "kernels", "cache_dir", "resume")
+               "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
+               "metrics_samples", "inception_weights")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -265,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sample-every", "steps between sample grids", type=int, metavar="STEPS")
     add("--ckpt-every", "steps between checkpoints", type=int, metavar="STEPS")
     add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
+    add("--metrics", "sample-quality metrics during training, to metrics.jsonl: names or groups, "
+        "comma-separated (python -m began_fast.evaluate --help lists them), or none (default: "
+        "shapes on the built-in data, none on an image folder)", show_default=False, metavar="LIST")
+    add("--metrics-every", "steps between evaluations", type=int, metavar="STEPS")
+    add("--metrics-samples", "samples per evaluation", type=int, metavar="N")
+    add("--inception-weights", "a local Inception weights file for fid/kid, where nothing can be "
+        "downloaded", show_default=False, metavar="PATH")
     add("--resume", "continue from a checkpoint file, or 'auto' for the newest one in --out",
         show_default=False, metavar="PATH|auto")
     add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
@@ -298,6 +311,21 @@ def resumed_options(saved: Options, opts: Options, given: set, device_type: str)
     return apply_device_defaults(merged, fixed, device_type)
 
 
+def metric_names(opts: Options) -> tuple:
+    """The metrics a run evaluates as it trains: --metrics, or by default the shapes metrics on
+    the built-in data (offline and fast) and none on an image folder (FID needs an extra
+    install and Inception weights). OptionError for an unknown name."""
+    from began_fast.metrics.names import GROUPS, MetricError, parse_metrics     # light: no torch
+    if opts.metrics is None:
+        return GROUPS["shapes"] if opts.data is None else ()
+    if opts.metrics.strip().lower() == "none":
+        return ()
+    try:
+        return parse_metrics(opts.metrics)
+    except MetricError as e:
+        raise OptionError(f"--metrics: {e}") from None
+
+
 def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
     """Raise OptionError with a one-line fix for the first impossible value or combination.
     `given`: the options the user set, so that one the model does not read is refused."""
@@ -306,6 +334,7 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         name = foreign[0]
         raise OptionError(f"--{name.replace('_', '-')} applies to --model {' or '.join(MODEL_OPTIONS[name])} "
                           f"only, not {opts.model}; leave it out")
+    metric_names(opts)              # raises for an unknown metric
     scalar_critic = opts.model != "began"
     checks = [
         (scalar_critic == (opts.arch != "began"),
@@ -333,9 +362,11 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),
         (opts.lr_patience >= 1, f"--lr-patience {opts.lr_patience}: must be at least 1 step"),
-        (min(opts.log_every, opts.sample_every, opts.ckpt_every) >= 1,
-         "--log-every, --sample-every and --ckpt-every must be at least 1 step"),
+        (min(opts.log_every, opts.sample_every, opts.ckpt_every, opts.metrics_every) >= 1,
+         "--log-every, --sample-every, --ckpt-every and --metrics-every must be at least 1 step"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
+        (opts.metrics_samples >= 10, f"--metrics-samples {opts.metrics_samples}: give at least 10 "
+                                     "(1000 or more for stable class shares)"),
         (opts.n_critic >= 1, f"--n-critic {opts.n_critic}: must be at least 1"),
         (0.0 < opts.clip < math.inf, f"--clip {opts.clip}: must be positive and finite (the paper uses 0.01)"),
         (0.0 <= opts.gp_weight < math.inf, f"--gp-weight {opts.gp_weight}: must be finite, 0 or more (the paper uses 10)"),

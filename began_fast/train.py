@@ -14,6 +14,7 @@ D's reconstructions) and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and e
 --resume auto continues from the newest readable checkpoint, with the logs trimmed
 back to it.
 """
+import contextlib
 import json
 import os
 import signal
@@ -25,13 +26,16 @@ import torch
 from tqdm import tqdm
 
 from began_fast import checkpoint, distributed, kernels, run_folder
-from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, one_line, parse_args,
-                               resumed_options, validate)
+from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, metric_names, one_line,
+                               parse_args, resumed_options, validate)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
 from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, set_rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
 from began_fast.backends import StepRunner
-from began_fast.images import save_grid
+from began_fast.files import LogError
+from began_fast.images import quantize, save_grid
+from began_fast.metrics.names import MetricError
+from began_fast.plot import plot_run
 from began_fast.models import build_networks, memory_needed, objective, sample_z
 from began_fast.schedule import PlateauDecay
 from began_fast.step import in_training_shapes, load_optimizer_state, new_state
@@ -39,7 +43,7 @@ from began_fast.step import in_training_shapes, load_optimizer_state, new_state
 GRID = 64          # images in a sample grid (8 x 8)
 RECON_PAIRS = 16   # real images shown beside BEGAN's reconstructions
 # Bad input of every kind, each reported as a one-line `error: ...` and exit code 2.
-USER_ERRORS = (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError)
+USER_ERRORS = (OptionError, DataError, MetricError, checkpoint.CheckpointError, distributed.DistributedError)
 
 
 def main(argv=None) -> int:
@@ -152,6 +156,8 @@ class Trainer:
         fixed = torch.Generator().manual_seed(opts.seed + 1)
         self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
         self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
+        self.evaluator, self.metrics_z = self._new_evaluator(dataset, fixed)
+        self.latest_metrics = ""
         self.step, self.elapsed = 0, 0.0
         self.resumed_step, self.resumed_images = 0, 0     # for the global image count
         if payload is None:     # rank 0 makes the folder; the others only need its name
@@ -167,6 +173,24 @@ class Trainer:
                 json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
+
+    def _new_evaluator(self, dataset, fixed: torch.Generator):
+        """(Evaluator or None, this rank's share of the evaluations' fixed z). The evaluator
+        lives on rank 0, which scores the samples every rank generates; its one-time set-up
+        (the shapes classifier, real statistics, the ceiling; cached) happens here."""
+        names = metric_names(self.opts)
+        if not names:
+            return None, None
+        share = -(-self.opts.metrics_samples // self.dist.world)
+        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.PRIOR)
+        evaluator = None
+        if self.dist.main:
+            from began_fast.metrics.evaluate import Evaluator     # torch-fidelity only if asked for
+            evaluator = Evaluator(dataset, names, self.opts.metrics_samples, self.opts.cache_dir, self.device,
+                                  inception_weights=self.opts.inception_weights)
+            print(f"metrics: {', '.join(names)} every {self.opts.metrics_every} steps on {self.opts.metrics_samples} "
+                  f"samples; set-up took {evaluator.setup_seconds:.1f} s", file=sys.stderr)
+        return evaluator, z[self.dist.rank * share:(self.dist.rank + 1) * share].to(self.device)
 
     def _load_data(self):
         if self.opts.data is None:
@@ -298,15 +322,21 @@ class Trainer:
                 if distributed.any_rank(self.dist, self.stop_signal is not None):
                     self.stop_agreed = True
                     self.stop_signal = self.stop_signal or "a signal to another process"
+            extra_start = time.perf_counter()     # grids, metrics and checkpoints: not training time
             if self.step % opts.sample_every == 0:
                 self.save_grids()
+            if self.metrics_z is not None and self.step % opts.metrics_every == 0:
+                self.evaluate()
             # The last step's checkpoint comes after the loop, after its grids: a run whose
             # final checkpoint exists has written everything.
             if self.step % opts.ckpt_every == 0 and self.step < opts.steps and self._finite():
                 self.save_checkpoint()
+            interval_start += time.perf_counter() - extra_start
         if not self._finite():
             return self._report_nonfinite()
         if not self.stop_signal:     # grids first: a kill before the checkpoint repeats both
+            if self.metrics_z is not None and self.step % opts.metrics_every:
+                self.evaluate()      # the run's last word on its samples
             self.save_grids()
         path = self.save_checkpoint()
         launch = "python -m began_fast.train" if self.dist.world == 1 else "the same torchrun command and"
@@ -343,7 +373,7 @@ class Trainer:
         self._write_stats_line(record)
         shown = self.model.progress(fields) if hasattr(self.model, "progress") else \
             " ".join(f"{k}={v:.4f}" for k, v in fields.items())
-        bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}")
+        bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}{self.latest_metrics}")
         return True
 
     def _read_interval_means(self) -> dict:
@@ -374,6 +404,23 @@ class Trainer:
         if self.dist.main:
             append_line(os.path.join(self.run_dir, run_folder.STATS), json.dumps(record))
 
+    # -- metrics --------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Every rank generates its share of the evaluation's samples (the same z each time),
+        rank 0 gathers and scores them and appends a line to metrics.jsonl."""
+        s = self.state
+        start = time.perf_counter()
+        images = quantize(in_training_shapes(s, s.G, self.metrics_z, s.opts.batch)).cpu()
+        gathered = distributed.all_gather_object(self.dist, images)
+        if not self.dist.main:
+            return
+        values = self.evaluator.score(torch.cat(gathered)[:self.opts.metrics_samples])
+        result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling}
+        from began_fast.metrics.evaluate import metrics_line
+        append_line(os.path.join(self.run_dir, run_folder.METRICS),
+                    json.dumps(metrics_line(self.step, self._images(), result)))
+        self.latest_metrics = "".join(f" {k}={v:.3g}" for k, v in list(values.items())[:3])
+
     @torch.no_grad()
     def save_grids(self) -> None:
         if not self.dist.main:
@@ -384,6 +431,8 @@ class Trainer:
             grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
             save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), columns=8)
+        with contextlib.suppress(LogError):     # nothing logged yet (a grid before the first line)
+            plot_run(self.run_dir)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def test_plot_draws_every_series(run_dir):
     result = run_cli("began_fast.plot", run_dir)
     assert result.returncode == 0, result.stderr
     image = Image.open(os.path.join(run_dir, "plot.png")).convert("RGB")
-    panels = 5 + 2                                         # L(x), L(G(z)), k_t, M_global, lr; modes, kl
+    panels = 6 + 2                                # L(x), L(G(z)), L_D, k_t, M_global, lr; modes, kl
     assert image.size == (3 * PANEL_W, -(-panels // 3) * PANEL_H)
     colours = {c for _, c in image.getcolors(maxcolors=1 << 16)}
     assert all(COLOURS[i] in colours for i in range(panels))       # every series drew its line
