@@ -113,6 +113,7 @@ class Options:
     builtin_count: int = _paper("builtin_count")
     batch: int = _paper("batch")
     steps: int = _paper("steps")
+    time_limit: float | None = None  # seconds of training; None: no limit
     lr: float = _paper("lr")
     lr_d: float | None = None        # D's learning rate; None: the same as lr
     lr_patience: int = 5000
@@ -162,7 +163,7 @@ class Options:
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
-               "metrics_samples", "inception_weights")
+               "metrics_samples", "inception_weights", "time_limit")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -243,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--batch", "images per step and process, real and fake each; under torchrun the "
         "global batch is batch x processes, and lr is not rescaled", type=int)
     add("--steps", "total steps of the run; a resumed run stops at the same step", type=int)
+    add("--time-limit", "stop, with the last grids, metrics and a checkpoint, at the first log "
+        "interval after this many seconds of training (compilation included, evaluation not)",
+        show_default=False, type=float, metavar="SECONDS")
     add("--lr", "learning rate of G, and of D unless --lr-d (Adam; RMSprop for wgan)", type=float)
     add("--lr-d", "D's learning rate (default: --lr)", show_default=False, type=float)
     add("--lr-patience", "halve lr when M_global has not improved for this many steps",
@@ -365,6 +369,8 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (min(opts.log_every, opts.sample_every, opts.ckpt_every, opts.metrics_every) >= 1,
          "--log-every, --sample-every, --ckpt-every and --metrics-every must be at least 1 step"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
+        (opts.time_limit is None or 0 < opts.time_limit < math.inf,
+         f"--time-limit {opts.time_limit}: must be a positive number of seconds"),
         (opts.metrics_samples >= 10, f"--metrics-samples {opts.metrics_samples}: give at least 10 "
                                      "(1000 or more for stable class shares)"),
         (opts.n_critic >= 1, f"--n-critic {opts.n_critic}: must be at least 1"),

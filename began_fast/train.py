@@ -173,6 +173,7 @@ class Trainer:
                 json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
+        self.out_of_time = False     # --time-limit reached (every rank agrees at a log interval)
 
     def _new_evaluator(self, dataset, fixed: torch.Generator):
         """(Evaluator or None, this rank's share of the evaluations' fixed z). The evaluator
@@ -288,6 +289,8 @@ class Trainer:
         """One process stops after the step a signal arrives in. Under torchrun every rank must
         stop at the same step, or the others hang in the next all-reduce: the ranks agree
         at each log interval (see _loop), so a signal takes effect there."""
+        if self.out_of_time:
+            return True
         return self.stop_agreed if self.dist.world > 1 else self.stop_signal is not None
 
     def _loop(self, runner, bar) -> tuple[int, str]:
@@ -322,6 +325,8 @@ class Trainer:
                 if distributed.any_rank(self.dist, self.stop_signal is not None):
                     self.stop_agreed = True
                     self.stop_signal = self.stop_signal or "a signal to another process"
+                limit = opts.time_limit
+                self.out_of_time = limit is not None and distributed.any_rank(self.dist, self.elapsed >= limit)
             extra_start = time.perf_counter()     # grids, metrics and checkpoints: not training time
             if self.step % opts.sample_every == 0:
                 self.save_grids()
@@ -343,6 +348,8 @@ class Trainer:
         if self.stop_signal:
             return 0, (f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
                        f"continue with: {launch} --resume {path}")
+        if self.out_of_time:
+            return 0, f"--time-limit {opts.time_limit:g} s reached: {self.step} steps; checkpoint {path}"
         return 0, f"done: {self.step} steps; checkpoint {path}"
 
     def _finite(self) -> bool:
