@@ -85,9 +85,10 @@ MODELS = tuple(MODEL_DEFAULTS)
 # The networks: BEGAN's auto-encoder D, or DCGAN's scalar critic with or without batch norm.
 ARCHS = ("began", "dcgan", "dcgan-nobn")
 G_LOSSES = ("nonsaturating", "saturating")
+INITS = ("glorot", "torch")
 # Options that only some models read; giving one to another model is refused.
 MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), lr_patience=("began",), lr_floor=("began",),
-                     skip=("began",), tanh=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
+                     skip=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
                      clip=("wgan",), gp_weight=("wgan-gp",))
 
 
@@ -109,6 +110,7 @@ class Options:
     channels: int = 3
     skip: bool = False
     tanh: bool = False
+    init: str = "glorot"             # BEGAN's weights: glorot, or torch (torch's conv default, N(0, 0.02) Linear)
     crop: str = "center"
     builtin_count: int = _paper("builtin_count")
     batch: int = _paper("batch")
@@ -238,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--channels", "3 for RGB, 1 for grey", type=int, choices=(1, 3))
     switch("--skip", "the paper's skip connections in the decoders")
     switch("--tanh", "squash the decoders' output with tanh")
+    add("--init", "the weights at step 0: glorot (uniform, zero biases), or torch (torch's own "
+        "conv initialisation, N(0, 0.02) Linear weights, as common BEGAN code has it)", choices=INITS)
     add("--crop", "square crop before resizing: centre, or CelebA's 128 px face box at "
         "(top 50, left 25)", choices=CROPS)
     add("--builtin-count", "images in the built-in data set", type=int, metavar="N")

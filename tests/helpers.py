@@ -78,7 +78,8 @@ def fill_disk(monkeypatch, which=lambda path: True, room=0):
         def __exit__(self, *exc):
             return self.f.__exit__(*exc)
 
-    def filling_open(path, *args, **kwargs):
-        f = builtins.open(path, *args, **kwargs)
-        return FillingFile(f) if which(str(path)) else f
+    def filling_open(path, mode="r", *args, **kwargs):
+        f = builtins.open(path, mode, *args, **kwargs)
+        writes = any(c in mode for c in "wax+")      # reads are not the full disk's business
+        return FillingFile(f) if writes and which(str(path)) else f
     monkeypatch.setattr(files, "open", filling_open, raising=False)

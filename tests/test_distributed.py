@@ -247,7 +247,7 @@ def test_only_rank_0_writes_and_the_stats_count_the_global_batch(whole_run):
     stats = read_stats(run)
     assert [s["step"] for s in stats] == [4, 8, 12]
     assert [s["images"] for s in stats] == [s["step"] * BATCH * WORLD for s in stats]
-    assert sorted(os.listdir(run)) == ["ckpt-00000012.pt", "options.json", "recon-00000012.png",
+    assert sorted(os.listdir(run)) == ["ckpt-00000012.pt", "options.json", "plot.png", "recon-00000012.png",
                                        "samples-00000012.png", "stats.jsonl"]
     payload = checkpoint.load(os.path.join(run, "ckpt-00000012.pt"))
     assert payload["world"] == WORLD and payload["images"] == 12 * BATCH * WORLD

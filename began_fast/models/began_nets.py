@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from began_fast.config import IMAGE_SIZES
-from began_fast.models.began_layers import ConvELU, Linear
+from began_fast.models.began_layers import ConvELU, Linear, init_torch_style
 
 
 def levels(image_size: int) -> int:
@@ -106,4 +106,8 @@ def build(opts) -> tuple:
     """(G, D) of a run's options, on the CPU; models.build_networks places them."""
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
               skip=opts.skip, tanh=opts.tanh, channels_last=opts.channels_last)
-    return Generator(**kw), Discriminator(**kw)
+    G, D = Generator(**kw), Discriminator(**kw)       # Glorot (began_layers.init_glorot)
+    if opts.init == "torch":
+        init_torch_style(G)
+        init_torch_style(D)
+    return G, D
