@@ -1,8 +1,8 @@
 """Checkpoint files: written atomically, read back exactly and safely.
 
-A checkpoint holds G, D, both optimisers, k_t, lr, the step, the stats buffer,
-every random state, the options and the data identity, so a run continues as
-if it had never stopped. It holds nothing but tensors and plain Python values, so
+A checkpoint holds G, D, both optimisers, the model's own state (BEGAN: k_t), the lr
+schedule, the step, the stats buffer, every random state, the options and the data
+identity, so a run continues as if it had never stopped. It holds nothing but tensors and plain Python values, so
 it is read with torch's weights-only unpickler: a file crafted to run code when
 unpickled is refused, never run. Only this module touches checkpoint files.
 """
@@ -15,7 +15,9 @@ import torch
 
 from began_fast.files import atomic_write
 
-FORMAT = "began_fast.checkpoint.v1"
+FORMAT = "began_fast.checkpoint.v2"
+# v1: BEGAN only, its k_t at the top level; v2: any model, its state under "buffers".
+READABLE = ("began_fast.checkpoint.v1", FORMAT)
 NAME = "ckpt-{step:08d}.pt"
 PATTERN = re.compile(r"ckpt-(\d{8})\.pt$")
 HINT = "give a ckpt-*.pt file written by began_fast.train"
@@ -52,9 +54,14 @@ def load(path: str) -> dict:
             raise UnreadableCheckpoint(path, f"refused: unpickling it would call {refused.group(1)}, which no "
                                        "checkpoint holds (a file made to run code?); nothing was run") from None
         raise UnreadableCheckpoint(path, f"not a readable checkpoint ({type(e).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE:
         raise UnreadableCheckpoint(path, "not a began_fast checkpoint")
     return payload
+
+
+def buffers(payload: dict) -> dict:
+    """The model's own state tensors of a payload of either format."""
+    return payload["buffers"] if "buffers" in payload else {"k": payload["k"]}
 
 
 def path_for(run_dir: str, step: int) -> str:

@@ -42,25 +42,17 @@ class PerDevice(NamedTuple):
     cpu: object
 
 
-# Defaults that depend on the training device, for options the user did not set. On CUDA,
-# the paper's model and training settings, run the way expected to be fastest (see
-# CUDA_SPEED below); Options' own defaults are these CUDA values. On the CPU, a small
-# configuration that trains in a few minutes, with gamma 1 and lambda_k 0.01 (not the
-# paper's 0.5 and 0.001): with those, this small G stops depending on z within a few
-# hundred steps; see README, "Where this differs from the paper".
+# Defaults that depend on the training device, for options the user did not set (and the
+# model does not set: MODEL_DEFAULTS comes first). On the CPU, a small configuration that
+# trains in a few minutes.
 DEVICE_DEFAULTS = dict(
     size=PerDevice(64, 32),
-    filters=PerDevice(128, 16),
-    latent=PerDevice(64, 32),
     builtin_count=PerDevice(20000, 8000),
-    batch=PerDevice(16, 32),
     steps=PerDevice(200000, 2500),
-    lr=PerDevice(1e-4, 2e-4),
-    gamma=PerDevice(0.5, 1.0),
-    lambda_k=PerDevice(0.001, 0.01),
     log_every=PerDevice(100, 50),
     sample_every=PerDevice(2000, 500),
     ckpt_every=PerDevice(5000, 500),
+    metrics_every=PerDevice(10000, 500),
     # CUDA_SPEED: not yet measured on a GPU; chosen as expected fastest for the paper's
     # batch 16, where kernel launches cost about as much as the math: the compiled step
     # replayed as a CUDA graph (no launch cost, fused element-wise work), TF32 tensor
@@ -73,40 +65,81 @@ DEVICE_DEFAULTS = dict(
     channels_last=PerDevice(True, False),
 )
 
+# The models (began_fast/models/<objective>.py each): the architecture they train by default,
+# and their own papers' settings. BEGAN on the CPU: gamma 1 and lambda_k 0.01, not the
+# paper's 0.5 and 0.001: with those, this small G stops depending on z within a few hundred
+# steps; see README, "Where this differs from the paper". Adding a model: its file in
+# began_fast/models/ and one entry here (and in models.OBJECTIVES).
+MODEL_DEFAULTS = {
+    "began": dict(arch="began", filters=PerDevice(128, 16), latent=PerDevice(64, 32),
+                  batch=PerDevice(16, 32), lr=PerDevice(1e-4, 2e-4), gamma=PerDevice(0.5, 1.0),
+                  lambda_k=PerDevice(0.001, 0.01)),
+    "dcgan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(128, 32), lr=2e-4),
+    "gan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(128, 32), lr=2e-4),
+    "wgan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(64, 32), lr=5e-5,
+                 n_critic=5, clip=0.01),
+    "wgan-gp": dict(arch="dcgan-nobn", filters=PerDevice(64, 16), latent=128, batch=PerDevice(64, 32),
+                    lr=1e-4, n_critic=5, gp_weight=10.0),
+}
+MODELS = tuple(MODEL_DEFAULTS)
+# The networks: BEGAN's auto-encoder D, or DCGAN's scalar critic with or without batch norm.
+ARCHS = ("began", "dcgan", "dcgan-nobn")
+G_LOSSES = ("nonsaturating", "saturating")
+INITS = ("glorot", "torch")
+# Options that only some models read; giving one to another model is refused.
+MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), lr_patience=("began",), lr_floor=("began",),
+                     skip=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
+                     clip=("wgan",), gp_weight=("wgan-gp",))
 
-def _cuda(name):
-    return DEVICE_DEFAULTS[name].cuda
+
+def _paper(name):
+    """Options' own default for `name`: BEGAN's on CUDA (the default model and device)."""
+    value = MODEL_DEFAULTS["began"].get(name, DEVICE_DEFAULTS.get(name))
+    return value.cuda if isinstance(value, PerDevice) else value
 
 
 @dataclass
 class Options:
     data: str | None = None          # image folder; None = built-in shapes
     out: str = "runs"
-    size: int = _cuda("size")
-    filters: int = _cuda("filters")  # the paper's n
-    latent: int = _cuda("latent")    # the paper's h, also the size of z
+    model: str = "began"
+    arch: str = _paper("arch")
+    size: int = _paper("size")
+    filters: int = _paper("filters")  # BEGAN's n; DCGAN's channels at the widest-resolution layer
+    latent: int = _paper("latent")    # the size of z (and BEGAN's h, D's embedding)
     channels: int = 3
     skip: bool = False
     tanh: bool = False
+    init: str = "glorot"             # BEGAN's weights: glorot, or torch (torch's conv default, N(0, 0.02) Linear)
     crop: str = "center"
-    builtin_count: int = _cuda("builtin_count")
-    batch: int = _cuda("batch")
-    steps: int = _cuda("steps")
-    lr: float = _cuda("lr")
+    builtin_count: int = _paper("builtin_count")
+    batch: int = _paper("batch")
+    steps: int = _paper("steps")
+    time_limit: float | None = None  # seconds of training; None: no limit
+    lr: float = _paper("lr")
+    lr_d: float | None = None        # D's learning rate; None: the same as lr
     lr_patience: int = 5000
     lr_floor: float = 1e-5
-    gamma: float = _cuda("gamma")
-    lambda_k: float = _cuda("lambda_k")
+    gamma: float = _paper("gamma")
+    lambda_k: float = _paper("lambda_k")
+    g_loss: str = "nonsaturating"
+    n_critic: int = 5
+    clip: float = 0.01
+    gp_weight: float = 10.0
     seed: int = 0
     data_seed: int = 0               # the built-in shapes' seed, apart from seed
     device: str = "auto"
-    backend: str = _cuda("backend")
+    backend: str = _paper("backend")
     kernels: str = "torch"
-    precision: str = _cuda("precision")
-    channels_last: bool = _cuda("channels_last")
-    log_every: int = _cuda("log_every")
-    sample_every: int = _cuda("sample_every")
-    ckpt_every: int = _cuda("ckpt_every")
+    precision: str = _paper("precision")
+    channels_last: bool = _paper("channels_last")
+    log_every: int = _paper("log_every")
+    sample_every: int = _paper("sample_every")
+    ckpt_every: int = _paper("ckpt_every")
+    metrics: str | None = None       # names or groups; None: "shapes" on the built-in data, none on a folder
+    metrics_every: int = _paper("metrics_every")
+    metrics_samples: int = 1000
+    inception_weights: str | None = None
     keep_ckpts: int = 3
     resume: str | None = None
     cache_dir: str | None = None
@@ -116,19 +149,23 @@ class Options:
 
     @staticmethod
     def for_device(device_type: str, **given) -> "Options":
-        """Options with `device_type`'s column of DEVICE_DEFAULTS, then `given` on top."""
+        """Options with the defaults of `given`'s model (BEGAN unless given) on `device_type`,
+        then `given` on top."""
         return apply_device_defaults(Options(**given), set(given), device_type)
 
     @classmethod
     def from_dict(cls, saved: dict) -> "Options":
         """Options saved by any version: before data_seed existed, --seed also seeded the
-        built-in shapes, so an old run's data_seed is its seed."""
-        return cls(**{"data_seed": saved.get("seed", 0), **saved})
+        built-in shapes, so an old run's data_seed is its seed; before models other than
+        BEGAN, D's lr was lr and the networks BEGAN's."""
+        opts = cls(**{"data_seed": saved.get("seed", 0), **saved})
+        return dataclasses.replace(opts, lr_d=opts.lr if opts.lr_d is None else opts.lr_d)
 
 
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
-               "device", "backend", "kernels", "cache_dir", "resume")
+               "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
+               "metrics_samples", "inception_weights", "time_limit")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -137,31 +174,52 @@ FOLLOW_THE_DEVICE = ("backend",)
 _OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Options)}
 
 
+def _show(value) -> str:
+    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" \
+        if isinstance(value, (int, float)) else str(value)
+
+
+def _per_device(value) -> str:
+    return f"cuda {_show(value.cuda)}, cpu {_show(value.cpu)}" if isinstance(value, PerDevice) else _show(value)
+
+
 def default_text(name: str) -> str:
-    """'cuda 64, cpu 32' for a device-dependent default, else Options' own default."""
-    def show(value):
-        return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" \
-            if isinstance(value, (int, float)) else str(value)
+    """The default of option `name` in words: per model where the models differ ('began: cuda
+    1e-4, cpu 2e-4; dcgan, gan: 0.0002'), per device where the devices do, else Options'."""
+    if any(name in table for table in MODEL_DEFAULTS.values()):
+        groups = {}
+        for model, table in MODEL_DEFAULTS.items():
+            if name in table or name not in MODEL_OPTIONS:
+                value = table.get(name, DEVICE_DEFAULTS.get(name, _OPTION_DEFAULTS[name]))
+                groups.setdefault(_per_device(value), []).append(model)
+        if len(groups) == 1:
+            return next(iter(groups))
+        return "; ".join(f"{', '.join(models)}: {text}" for text, models in groups.items())
     if name in DEVICE_DEFAULTS:
-        cuda, cpu = DEVICE_DEFAULTS[name]
-        return f"cuda {show(cuda)}, cpu {show(cpu)}"
-    return show(_OPTION_DEFAULTS[name])
+        return _per_device(DEVICE_DEFAULTS[name])
+    return _show(_OPTION_DEFAULTS[name])
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m began_fast.train", allow_abbrev=False,
-        description="Train a BEGAN (Boundary Equilibrium GAN, arXiv 1703.10717). Defaults marked "
-                    "cuda/cpu depend on the device. The CUDA ones run the paper's model the way expected "
+        description="Train a BEGAN (Boundary Equilibrium GAN, arXiv 1703.10717), or one of the GANs it "
+                    "is compared with (--model), on the same engine. Defaults marked cuda/cpu depend on "
+                    "the device, and those marked with model names on the model. The CUDA ones run the "
+                    "paper's model the way expected "
                     "to be fastest at its batch of 16 (not yet measured on a GPU): the compiled step "
                     "replayed as a CUDA graph (launch cost gone), TF32 tensor cores (PyTorch's own "
                     "default for convolutions), channels_last (the layout tensor-core convolutions and "
                     "the Triton conv are built for).")
 
     def add(flag, help, show_default=True, **kw):
-        """One option; its help ends with its default, taken from Options and DEVICE_DEFAULTS."""
+        """One option; its help ends with the models that read it (when not all do) and its
+        default, from Options, MODEL_DEFAULTS and DEVICE_DEFAULTS."""
+        name = flag[2:].replace('-', '_')
+        if name in MODEL_OPTIONS:
+            help += f"; {', '.join(MODEL_OPTIONS[name])} only"
         if show_default:
-            help += f" (default: {default_text(flag[2:].replace('-', '_'))})"
+            help += f" (default: {default_text(name)})"
         p.add_argument(flag, help=help, **kw)
 
     def switch(flag, help):
@@ -170,24 +228,41 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data", "folder of images, searched recursively (jpg, png, webp, bmp); "
         "default: built-in generated shapes", show_default=False, metavar="DIR")
     add("--out", "parent folder of the numbered run folders", metavar="DIR")
+    add("--model", "the objective: began (Berthelot et al. 2017), dcgan (Radford et al. 2015), gan "
+        "(Goodfellow et al. 2014, on DCGAN's networks), wgan (Arjovsky et al. 2017), wgan-gp "
+        "(Gulrajani et al. 2017); each with its own paper's defaults", choices=MODELS)
+    add("--arch", "the networks: began (auto-encoder D), dcgan (scalar critic with batch norm), "
+        "dcgan-nobn (without)", choices=ARCHS)
     add("--size", f"image side in pixels, one of {IMAGE_SIZES}", type=int)
-    add("--filters", "the paper's n, conv filters per level", type=int)
-    add("--latent", "the paper's h, size of z and of D's embedding", type=int)
+    add("--filters", "began: the paper's n, conv filters per level; dcgan: channels of the "
+        "largest-resolution layer, doubled at each smaller one", type=int)
+    add("--latent", "size of z (and BEGAN's h, the size of D's embedding)", type=int)
     add("--channels", "3 for RGB, 1 for grey", type=int, choices=(1, 3))
     switch("--skip", "the paper's skip connections in the decoders")
     switch("--tanh", "squash the decoders' output with tanh")
+    add("--init", "the weights at step 0: glorot (uniform, zero biases), or torch (torch's own "
+        "conv initialisation, N(0, 0.02) Linear weights, as common BEGAN code has it)", choices=INITS)
     add("--crop", "square crop before resizing: centre, or CelebA's 128 px face box at "
         "(top 50, left 25)", choices=CROPS)
     add("--builtin-count", "images in the built-in data set", type=int, metavar="N")
     add("--batch", "images per step and process, real and fake each; under torchrun the "
         "global batch is batch x processes, and lr is not rescaled", type=int)
     add("--steps", "total steps of the run; a resumed run stops at the same step", type=int)
-    add("--lr", "Adam learning rate, G and D", type=float)
+    add("--time-limit", "stop, with the last grids, metrics and a checkpoint, at the first log "
+        "interval after this many seconds of training (compilation included, evaluation not)",
+        show_default=False, type=float, metavar="SECONDS")
+    add("--lr", "learning rate of G, and of D unless --lr-d (Adam; RMSprop for wgan)", type=float)
+    add("--lr-d", "D's learning rate (default: --lr)", show_default=False, type=float)
     add("--lr-patience", "halve lr when M_global has not improved for this many steps",
         type=int, metavar="STEPS")
     add("--lr-floor", "lr is never halved below this", type=float)
     add("--gamma", "diversity ratio E[L(G(z))]/E[L(x)], in [0, 1]", type=float)
     add("--lambda-k", "k_t's proportional gain", type=float)
+    add("--g-loss", "G's loss: nonsaturating, -log D(G(z)) (the GAN paper's advice), or "
+        "saturating, log(1 - D(G(z))) (the minimax game itself)", choices=G_LOSSES)
+    add("--n-critic", "critic updates per generator update", type=int, metavar="N")
+    add("--clip", "critic weights are clipped to [-clip, clip]", type=float)
+    add("--gp-weight", "lambda, the weight of the gradient penalty", type=float)
     add("--seed", "seed for weights, z and batches", type=int)
     add("--data-seed", "seed for the built-in shapes, apart from --seed so that runs with "
         "different seeds train on the same data", type=int)
@@ -204,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sample-every", "steps between sample grids", type=int, metavar="STEPS")
     add("--ckpt-every", "steps between checkpoints", type=int, metavar="STEPS")
     add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
+    add("--metrics", "sample-quality metrics during training, to metrics.jsonl: names or groups, "
+        "comma-separated (python -m began_fast.evaluate --help lists them), or none (default: "
+        "shapes on the built-in data, none on an image folder)", show_default=False, metavar="LIST")
+    add("--metrics-every", "steps between evaluations", type=int, metavar="STEPS")
+    add("--metrics-samples", "samples per evaluation", type=int, metavar="N")
+    add("--inception-weights", "a local Inception weights file for fid/kid, where nothing can be "
+        "downloaded", show_default=False, metavar="PATH")
     add("--resume", "continue from a checkpoint file, or 'auto' for the newest one in --out",
         show_default=False, metavar="PATH|auto")
     add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
@@ -219,22 +301,61 @@ def parse_args(argv=None) -> tuple[Options, set]:
 
 
 def apply_device_defaults(opts: Options, given: set, device_type: str) -> Options:
+    """Each option not in `given` takes its model's default, else the device's, for this device."""
     column = "cuda" if device_type == "cuda" else "cpu"
-    return dataclasses.replace(opts, **{k: getattr(v, column) for k, v in DEVICE_DEFAULTS.items()
-                                        if k not in given})
+    pick = lambda value: getattr(value, column) if isinstance(value, PerDevice) else value
+    table = {**DEVICE_DEFAULTS, **MODEL_DEFAULTS.get(opts.model, {})}
+    opts = dataclasses.replace(opts, **{k: pick(v) for k, v in table.items() if k not in given})
+    if "lr_d" not in given and "lr_d" not in table:
+        opts = dataclasses.replace(opts, lr_d=opts.lr)
+    return opts
 
 
 def resumed_options(saved: Options, opts: Options, given: set, device_type: str) -> Options:
     """A resumed run's options: the checkpoint's, but for the run-control options the user gave
     (RUN_CONTROL) and those that follow the device (FOLLOW_THE_DEVICE)."""
     merged = dataclasses.replace(saved, **{k: getattr(opts, k) for k in given & set(RUN_CONTROL)})
-    kept = set(DEVICE_DEFAULTS) - (set(FOLLOW_THE_DEVICE) - given)
-    return apply_device_defaults(merged, kept, device_type)
+    fixed = set(_OPTION_DEFAULTS) - (set(FOLLOW_THE_DEVICE) - given)
+    return apply_device_defaults(merged, fixed, device_type)
 
 
-def validate(opts: Options, device_type: str) -> None:
-    """Raise OptionError with a one-line fix for the first impossible value."""
+def metric_names(opts: Options) -> tuple:
+    """The metrics a run evaluates as it trains: --metrics, or by default the shapes metrics on
+    the built-in data (offline and fast) and none on an image folder (FID needs an extra
+    install and Inception weights). OptionError for an unknown name."""
+    from began_fast.metrics.names import GROUPS, MetricError, parse_metrics     # light: no torch
+    if opts.metrics is None:
+        return GROUPS["shapes"] if opts.data is None else ()
+    if opts.metrics.strip().lower() == "none":
+        return ()
+    try:
+        return parse_metrics(opts.metrics)
+    except MetricError as e:
+        raise OptionError(f"--metrics: {e}") from None
+
+
+def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
+    """Raise OptionError with a one-line fix for the first impossible value or combination.
+    `given`: the options the user set, so that one the model does not read is refused."""
+    foreign = sorted(k for k in given if opts.model not in MODEL_OPTIONS.get(k, (opts.model,)))
+    if foreign:
+        name = foreign[0]
+        raise OptionError(f"--{name.replace('_', '-')} applies to --model {' or '.join(MODEL_OPTIONS[name])} "
+                          f"only, not {opts.model}; leave it out")
+    metric_names(opts)              # raises for an unknown metric
+    scalar_critic = opts.model != "began"
     checks = [
+        (scalar_critic == (opts.arch != "began"),
+         f"--model {opts.model} with --arch {opts.arch}: " + (
+             "the other GANs need a scalar critic; use --arch dcgan or dcgan-nobn" if scalar_critic else
+             "BEGAN's objective needs an auto-encoder D; use --arch began")),
+        (not (opts.model == "wgan-gp" and opts.arch == "dcgan"),
+         "--model wgan-gp with --arch dcgan: the gradient penalty is taken per sample and batch norm "
+         "couples the samples of a batch; use --arch dcgan-nobn"),
+        (opts.kernels == "torch" or opts.model == "began",
+         f"--kernels {opts.kernels}: the fused kernels are BEGAN's (conv+ELU, L1, k_t); use --kernels torch "
+         f"with --model {opts.model}"),
+        (0 <= opts.data_seed < MAX_SEED, f"--data-seed {opts.data_seed}: must be from 0 to {MAX_SEED - 1}"),
         ("cudagraph" not in opts.backend or device_type == "cuda",
          f"--backend {opts.backend} needs a CUDA device; use --backend eager or compile on the CPU"),
         (opts.size in IMAGE_SIZES, f"--size {opts.size}: must be a power of two from 32 up, one of {IMAGE_SIZES}"),
@@ -249,9 +370,17 @@ def validate(opts: Options, device_type: str) -> None:
         (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),
         (opts.lr_patience >= 1, f"--lr-patience {opts.lr_patience}: must be at least 1 step"),
-        (min(opts.log_every, opts.sample_every, opts.ckpt_every) >= 1,
-         "--log-every, --sample-every and --ckpt-every must be at least 1 step"),
+        (min(opts.log_every, opts.sample_every, opts.ckpt_every, opts.metrics_every) >= 1,
+         "--log-every, --sample-every, --ckpt-every and --metrics-every must be at least 1 step"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
+        (opts.time_limit is None or 0 < opts.time_limit < math.inf,
+         f"--time-limit {opts.time_limit}: must be a positive number of seconds"),
+        (opts.metrics_samples >= 10, f"--metrics-samples {opts.metrics_samples}: give at least 10 "
+                                     "(1000 or more for stable class shares)"),
+        (opts.n_critic >= 1, f"--n-critic {opts.n_critic}: must be at least 1"),
+        (0.0 < opts.clip < math.inf, f"--clip {opts.clip}: must be positive and finite (the paper uses 0.01)"),
+        (0.0 <= opts.gp_weight < math.inf, f"--gp-weight {opts.gp_weight}: must be finite, 0 or more (the paper uses 10)"),
+        (opts.lr_d is None or 0.0 < opts.lr_d < math.inf, f"--lr-d {opts.lr_d}: must be positive and finite"),
     ]
     for ok, message in checks:
         if not ok:

@@ -23,7 +23,7 @@ from began_fast.devices import pick_device
 from began_fast.files import append_line
 from began_fast.metrics.evaluate import SAMPLES, Evaluator
 from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics
-from began_fast.model import generator_from_checkpoint, sample_z
+from began_fast.models import generator_from_checkpoint, sample_z
 
 LOG = "evaluations.jsonl"
 
@@ -58,11 +58,11 @@ def resolve_checkpoint(target: str) -> str:
     return target
 
 
-def sampler(G, latent: int, seed: int, device):
+def sampler(G, latent: int, seed: int, device, prior: str = "uniform"):
     """generate(n) for the evaluator: z from its own generator, so it is the same z for
     every checkpoint evaluated with the same seed."""
     gen = torch.Generator().manual_seed(seed)
-    return lambda n: G(sample_z(n, latent, generator=gen).to(device))
+    return lambda n: G(sample_z(n, latent, generator=gen, prior=prior).to(device))
 
 
 def number(value: float) -> str:
@@ -96,9 +96,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     kernels.use("torch")            # same weights either way; torch runs everywhere
-    G = generator_from_checkpoint(payload, device)
+    G, prior = generator_from_checkpoint(payload, device)
     try:
-        result = evaluator(sampler(G, opts.latent, args.seed, device))
+        result = evaluator(sampler(G, opts.latent, args.seed, device, prior))
     except MetricError as e:         # e.g. the Inception weights could not be downloaded
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,8 @@
 """`python -m began_fast.plot RUN_DIR`: RUN_DIR/plot.png, a run's curves against images seen.
 
-One panel each for L(x), L(G(z)), k_t, M_global and lr from stats.jsonl, and one per
-metric from metrics.jsonl when the run has one (its real-data ceiling dashed).
+One panel for each statistic of stats.jsonl (BEGAN: L(x), L(G(z)), L_D, k_t, M_global; the
+other models their own; and lr), and one per metric from metrics.jsonl when the run has
+one (its real-data ceiling dashed).
 """
 import argparse
 import os
@@ -12,8 +13,12 @@ from began_fast.files import LogError, atomic_write, read_jsonl
 from began_fast.metrics.names import METRICS
 
 NAME = "plot.png"
+# Every statistic a model logs, with its title and unit, in panel order; lr last.
 STATS = (("loss_real", "L(x)", "L1 per pixel"), ("loss_fake", "L(G(z))", "L1 per pixel"),
-         ("k", "k_t", ""), ("m_global", "M_global", "L1 per pixel"), ("lr", "lr", ""))
+         ("loss_d", "L_D", ""), ("loss_g", "L_G", ""), ("k", "k_t", ""), ("m_global", "M_global", "L1 per pixel"),
+         ("d_real", "D(x)", "probability"), ("d_fake", "D(G(z))", "probability"),
+         ("wasserstein", "Wasserstein estimate", "critic units"), ("penalty", "gradient penalty", ""),
+         ("lr", "lr", ""))
 
 
 def run_series(run_dir: str) -> list:
@@ -24,7 +29,10 @@ def run_series(run_dir: str) -> list:
     stats = read_jsonl(stats_path)
     if not stats:
         raise LogError(f"{stats_path} is empty: the run has not reached its first --log-every step yet")
-    series = [_series(stats, key, title, unit, stats_path) for key, title, unit in STATS]
+    logged = set(stats[-1])
+    if "loss_fake" in logged:        # BEGAN's L_G is L(G(z)): one panel for both
+        logged.discard("loss_g")
+    series = [_series(stats, key, title, unit, stats_path) for key, title, unit in STATS if key in logged]
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     records = read_jsonl(metrics_path) if os.path.isfile(metrics_path) else []
     for name, metric in METRICS.items():

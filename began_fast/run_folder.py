@@ -19,7 +19,8 @@ except ImportError:      # no flock (Windows): mkdir's FileExistsError alone kee
     fcntl = None
 
 STATS = "stats.jsonl"
-LOGS = (STATS,)          # every JSON-lines log a run folder holds; each is trimmed on resume
+METRICS = "metrics.jsonl"
+LOGS = (STATS, METRICS)  # every JSON-lines log a run folder holds; each is trimmed on resume
 
 
 def claim(out: str, name: str) -> str:

@@ -17,7 +17,7 @@ from began_fast import checkpoint, kernels
 from began_fast.config import DEVICES, OneLineParser, OptionError, Options, one_line
 from began_fast.devices import pick_device
 from began_fast.images import save_grid
-from began_fast.model import generator_from_checkpoint, sample_z
+from began_fast.models import generator_from_checkpoint, sample_z
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -61,12 +61,12 @@ def main(argv=None) -> int:
         return 2
     opts = Options.from_dict(payload["options"])
     kernels.use("torch")            # same weights either way; torch runs everywhere
-    G = generator_from_checkpoint(payload, device)
+    G, prior = generator_from_checkpoint(payload, device)
 
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     gen = torch.Generator().manual_seed(args.seed)
-    z = sample_z(args.count, opts.latent, generator=gen)
-    ends = sample_z(2 * args.pairs, opts.latent, generator=gen).view(2, args.pairs, opts.latent)
+    z = sample_z(args.count, opts.latent, generator=gen, prior=prior)
+    ends = sample_z(2 * args.pairs, opts.latent, generator=gen, prior=prior).view(2, args.pairs, opts.latent)
     walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
     try:
         os.makedirs(out, exist_ok=True)

@@ -1,17 +1,20 @@
-"""`python -m began_fast.train`: train a BEGAN on a folder of images or on built-in shapes.
+"""`python -m began_fast.train`: train a BEGAN (or another GAN, --model) on a folder of images
+or on built-in shapes.
 
     python -m began_fast.train                         # built-in shapes, defaults for the device
     python -m began_fast.train --data ~/celeba --crop celeba --batch 256 \\
         --backend compile-cudagraph --precision bf16 --kernels triton
+    python -m began_fast.train --model wgan-gp         # a baseline on the same engine
     python -m began_fast.train --resume auto           # continue the newest run under ./runs
     torchrun --nproc_per_node=8 -m began_fast.train --data ~/celeba   # many GPUs
 
 Each run gets a numbered folder under --out holding options.json, stats.jsonl (one
-line per log interval), sample grids from a fixed z, real-vs-reconstruction grids
-and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
+line per log interval), sample grids from a fixed z (and, for BEGAN, real images beside
+D's reconstructions) and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
 --resume auto continues from the newest readable checkpoint, with the logs trimmed
 back to it.
 """
+import contextlib
 import json
 import os
 import signal
@@ -23,20 +26,24 @@ import torch
 from tqdm import tqdm
 
 from began_fast import checkpoint, distributed, kernels, run_folder
-from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, one_line, parse_args,
-                               resumed_options, validate)
+from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, metric_names, one_line,
+                               parse_args, resumed_options, validate)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
 from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, set_rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
-from began_fast.images import save_grid
-from began_fast.model import build_networks, memory_needed, sample_z
+from began_fast.backends import StepRunner
+from began_fast.files import LogError
+from began_fast.images import quantize, save_grid
+from began_fast.metrics.names import MetricError
+from began_fast.plot import plot_run
+from began_fast.models import build_networks, memory_needed, objective, sample_z
 from began_fast.schedule import PlateauDecay
-from began_fast.step import StepRunner, in_training_shapes, load_optimizer_state, new_state
+from began_fast.step import in_training_shapes, load_optimizer_state, new_state
 
 GRID = 64          # images in a sample grid (8 x 8)
-RECON_PAIRS = 16   # real images shown beside their reconstructions
+RECON_PAIRS = 16   # real images shown beside BEGAN's reconstructions
 # Bad input of every kind, each reported as a one-line `error: ...` and exit code 2.
-USER_ERRORS = (OptionError, DataError, checkpoint.CheckpointError, distributed.DistributedError)
+USER_ERRORS = (OptionError, DataError, MetricError, checkpoint.CheckpointError, distributed.DistributedError)
 
 
 def main(argv=None) -> int:
@@ -61,7 +68,7 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     device = pick_device(opts.device)
     if opts.resume is None:
         opts = apply_device_defaults(opts, given, device.type)
-        validate(opts, device.type)
+        validate(opts, device.type, given)
         check_fits(opts, device)
         return opts, None, None
     path, payload = find_checkpoint(opts.resume, opts.out)
@@ -134,6 +141,7 @@ class Trainer:
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
+        self.model = objective(opts.model)
         dataset = self._load_data()
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
@@ -146,8 +154,10 @@ class Trainer:
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
-        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed).to(self.device)
+        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
         self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
+        self.evaluator, self.metrics_z = self._new_evaluator(dataset, fixed)
+        self.latest_metrics = ""
         self.step, self.elapsed = 0, 0.0
         self.resumed_step, self.resumed_images = 0, 0     # for the global image count
         if payload is None:     # rank 0 makes the folder; the others only need its name
@@ -163,6 +173,25 @@ class Trainer:
                 json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
+        self.out_of_time = False     # --time-limit reached (every rank agrees at a log interval)
+
+    def _new_evaluator(self, dataset, fixed: torch.Generator):
+        """(Evaluator or None, this rank's share of the evaluations' fixed z). The evaluator
+        lives on rank 0, which scores the samples every rank generates; its one-time set-up
+        (the shapes classifier, real statistics, the ceiling; cached) happens here."""
+        names = metric_names(self.opts)
+        if not names:
+            return None, None
+        share = -(-self.opts.metrics_samples // self.dist.world)
+        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.PRIOR)
+        evaluator = None
+        if self.dist.main:
+            from began_fast.metrics.evaluate import Evaluator     # torch-fidelity only if asked for
+            evaluator = Evaluator(dataset, names, self.opts.metrics_samples, self.opts.cache_dir, self.device,
+                                  inception_weights=self.opts.inception_weights)
+            print(f"metrics: {', '.join(names)} every {self.opts.metrics_every} steps on {self.opts.metrics_samples} "
+                  f"samples; set-up took {evaluator.setup_seconds:.1f} s", file=sys.stderr)
+        return evaluator, z[self.dist.rank * share:(self.dist.rank + 1) * share].to(self.device)
 
     def _load_data(self):
         if self.opts.data is None:
@@ -181,7 +210,8 @@ class Trainer:
             "data_identity": self.data_identity,
             "G": s.G.state_dict(), "D": s.D.state_dict(),
             "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(),
-            "k": s.k.cpu(), "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
+            "buffers": {name: t.cpu() for name, t in s.buffers.items()},
+            "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
             "world": self.dist.world, "images": self._images(),
         }
 
@@ -195,11 +225,12 @@ class Trainer:
             warnings.warn("the data differ from those the checkpoint was trained on; training goes on with the new data")
         s.G.load_state_dict(p["G"])
         s.D.load_state_dict(p["D"])
-        for opt, saved in ((s.opt_g, p["opt_g"]), (s.opt_d, p["opt_d"])):
-            load_optimizer_state(opt, saved, s.lr)
+        for opt, saved, lr in ((s.opt_g, p["opt_g"], s.lr_g), (s.opt_d, p["opt_d"], s.lr_d)):
+            load_optimizer_state(opt, saved, lr)
         self.decay.load_state_dict(p["decay"])
-        s.lr.fill_(self.decay.lr)
-        s.k.copy_(p["k"])
+        self._set_lr(self.decay.lr)
+        for name, saved in checkpoint.buffers(p).items():
+            s.buffers[name].copy_(saved)
         s.stats.copy_(p["stats"])
         self.step, self.elapsed = p["step"], p["elapsed"]
         s.step.fill_(self.step)
@@ -258,6 +289,8 @@ class Trainer:
         """One process stops after the step a signal arrives in. Under torchrun every rank must
         stop at the same step, or the others hang in the next all-reduce: the ranks agree
         at each log interval (see _loop), so a signal takes effect there."""
+        if self.out_of_time:
+            return True
         return self.stop_agreed if self.dist.world > 1 else self.stop_signal is not None
 
     def _loop(self, runner, bar) -> tuple[int, str]:
@@ -292,21 +325,31 @@ class Trainer:
                 if distributed.any_rank(self.dist, self.stop_signal is not None):
                     self.stop_agreed = True
                     self.stop_signal = self.stop_signal or "a signal to another process"
+                limit = opts.time_limit
+                self.out_of_time = limit is not None and distributed.any_rank(self.dist, self.elapsed >= limit)
+            extra_start = time.perf_counter()     # grids, metrics and checkpoints: not training time
             if self.step % opts.sample_every == 0:
                 self.save_grids()
+            if self.metrics_z is not None and self.step % opts.metrics_every == 0:
+                self.evaluate()
             # The last step's checkpoint comes after the loop, after its grids: a run whose
             # final checkpoint exists has written everything.
             if self.step % opts.ckpt_every == 0 and self.step < opts.steps and self._finite():
                 self.save_checkpoint()
+            interval_start += time.perf_counter() - extra_start
         if not self._finite():
             return self._report_nonfinite()
         if not self.stop_signal:     # grids first: a kill before the checkpoint repeats both
+            if self.metrics_z is not None and self.step % opts.metrics_every:
+                self.evaluate()      # the run's last word on its samples
             self.save_grids()
         path = self.save_checkpoint()
         launch = "python -m began_fast.train" if self.dist.world == 1 else "the same torchrun command and"
         if self.stop_signal:
             return 0, (f"{self.stop_signal} at step {self.step}: checkpoint saved to {path}; "
                        f"continue with: {launch} --resume {path}")
+        if self.out_of_time:
+            return 0, f"--time-limit {opts.time_limit:g} s reached: {self.step} steps; checkpoint {path}"
         return 0, f"done: {self.step} steps; checkpoint {path}"
 
     def _finite(self) -> bool:
@@ -314,7 +357,8 @@ class Trainer:
 
     def _report_nonfinite(self) -> tuple[int, str]:
         return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; "
-                   f"{self._last_checkpoint_text()}. Try a lower --lr or a different --gamma.")
+                   f"{self._last_checkpoint_text()}. Try a lower --lr"
+                   f"{' or a different --gamma' if self.opts.model == 'began' else ''}.")
 
     def _last_checkpoint_text(self) -> str:
         """Which checkpoint a failed run leaves to go on from (none past the current step:
@@ -328,51 +372,78 @@ class Trainer:
         means = self._read_interval_means()
         if not self._finite():
             return False
-        lr = self._decay_lr(means["m_global"])
+        lr = self._decay_lr(means)
         images_per_s = steps * self.opts.batch * self.dist.world / seconds if steps and seconds > 0 else None
-        record = {
-            "step": self.step, "images": self._images(),
-            "loss_real": means["loss_real"], "loss_fake": means["loss_fake"],
-            "loss_d": means["loss_d"], "loss_g": means["loss_fake"],
-            "k": float(self.state.k), "m_global": means["m_global"], "lr": lr,
-            "images_per_s": images_per_s, "time": self.elapsed + seconds,
-        }
+        fields = self.model.log_fields(means, self.state) if hasattr(self.model, "log_fields") else means
+        record = {"step": self.step, "images": self._images(), **fields, "lr": lr,
+                  "images_per_s": images_per_s, "time": self.elapsed + seconds}
         self._write_stats_line(record)
-        bar.set_postfix_str(
-            f"{images_per_s or 0:.0f} img/s L(x)={record['loss_real']:.4f} "
-            f"L(G(z))={record['loss_fake']:.4f} k={record['k']:.4f} M={record['m_global']:.4f}")
+        shown = self.model.progress(fields) if hasattr(self.model, "progress") else \
+            " ".join(f"{k}={v:.4f}" for k, v in fields.items())
+        bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}{self.latest_metrics}")
         return True
 
     def _read_interval_means(self) -> dict:
         """The interval's mean of each stats field, read from the device in one copy (the
         loop's only synchronisation), and the buffer zeroed for the next interval."""
-        sums = dict(zip(kernels.STATS_FIELDS, self.state.stats.tolist()))
+        sums = dict(zip(self.model.STATS_FIELDS, self.state.stats.tolist()))
         self.state.stats.zero_()
         count = max(sums.pop("count"), 1.0)
         return {name: value / count for name, value in sums.items()}
 
-    def _decay_lr(self, m_global: float) -> float:
-        """Feed the plateau schedule; the lr it gives goes into the device tensor both
-        optimisers read, so no step recompiles or re-captures."""
-        lr = self.decay.update(self.step, m_global)
-        self.state.lr.fill_(lr)
+    def _decay_lr(self, means: dict) -> float:
+        """G's lr from here on. Models with a PLATEAU_METRIC (BEGAN: M_global) feed it to the
+        plateau schedule; the others keep their lr, as their papers do."""
+        metric = getattr(self.model, "PLATEAU_METRIC", None)
+        if metric is None:
+            return self.opts.lr
+        lr = self.decay.update(self.step, means[metric])
+        self._set_lr(lr)
         return lr
+
+    def _set_lr(self, lr: float) -> None:
+        """G's lr, and D's in the same proportion to --lr, into the device tensors the
+        optimisers read, so no step recompiles or re-captures."""
+        self.state.lr_g.fill_(lr)
+        self.state.lr_d.fill_(lr * self.opts.lr_d / self.opts.lr)
 
     def _write_stats_line(self, record: dict) -> None:
         if self.dist.main:
             append_line(os.path.join(self.run_dir, run_folder.STATS), json.dumps(record))
+
+    # -- metrics --------------------------------------------------------------------------
+    def evaluate(self) -> None:
+        """Every rank generates its share of the evaluation's samples (the same z each time),
+        rank 0 gathers and scores them and appends a line to metrics.jsonl."""
+        s = self.state
+        start = time.perf_counter()
+        images = quantize(in_training_shapes(s, s.G, self.metrics_z, s.opts.batch)).cpu()
+        gathered = distributed.all_gather_object(self.dist, images)
+        if not self.dist.main:
+            return
+        values = self.evaluator.score(torch.cat(gathered)[:self.opts.metrics_samples])
+        result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling}
+        from began_fast.metrics.evaluate import metrics_line
+        append_line(os.path.join(self.run_dir, run_folder.METRICS),
+                    json.dumps(metrics_line(self.step, self._images(), result)))
+        self.latest_metrics = "".join(f" {k}={v:.3g}" for k, v in list(values.items())[:3])
 
     @torch.no_grad()
     def save_grids(self) -> None:
         if not self.dist.main:
             return
         s = self.state
-        samples = in_training_shapes(s, s.G, self.fixed_z, s.batch)
-        recon = in_training_shapes(s, s.D, self.fixed_real, 2 * s.batch)     # D trains on [real; fake]
-        pairs = torch.stack([self.fixed_real, recon], dim=1).flatten(0, 1)
-        save_grid(samples, os.path.join(self.run_dir, f"samples-{self.step:08d}.png"), columns=8)
-        save_grid(pairs, os.path.join(self.run_dir, f"recon-{self.step:08d}.png"), columns=8)
+        grids = {"samples": in_training_shapes(s, s.G, self.fixed_z, s.opts.batch)}
+        if hasattr(self.model, "extra_grids"):
+            grids.update(self.model.extra_grids(s, self.fixed_real))
+        for name, images in grids.items():
+            save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), columns=8)
+        with contextlib.suppress(LogError):     # nothing logged yet (a grid before the first line)
+            plot_run(self.run_dir)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if distributed.env_world() > 1:
+        distributed.exit_process(code)
+    sys.exit(code)

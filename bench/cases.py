@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from began_fast.config import BACKENDS, DEVICE_DEFAULTS, KERNELS
+from began_fast.config import BACKENDS, DEVICE_DEFAULTS, KERNELS, MODELS, Options
 
 # Benchmarks never time the Triton interpreter: with TRITON_INTERPRET=1 (which
 # tests/conftest.py sets on machines without CUDA) every Triton case is skipped.
@@ -17,15 +17,18 @@ INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The networks a step benchmark trains (the rest of the options are Options' defaults)."""
+    """The networks a step benchmark trains (the rest of the options are the device's defaults
+    for the model)."""
     size: int
     filters: int
     latent: int
     channels: int = 3
+    model: str = "began"
 
     @property
     def name(self) -> str:
-        return f"{self.size}px n={self.filters} h={self.latent}"
+        prefix = "" if self.model == "began" else f"{self.model} "
+        return f"{prefix}{self.size}px n={self.filters} h={self.latent}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class Suite:
     channels_last: bool        # the layout the trainer uses on this device (conv inputs, steps)
     step_model: ModelConfig
     step_cases: tuple
+    model_cases: tuple         # every model's step: (ModelConfig, backend, batch, skip reason or None)
 
     @property
     def cuda(self) -> bool:
@@ -102,13 +106,16 @@ class Suite:
                          kernel_precisions=("fp32", "tf32", "bf16") if full else ("tf32", "bf16"),
                          l1_precisions=("fp32", "bf16"), kernels=KERNELS,
                          channels_last=DEVICE_DEFAULTS["channels_last"].cuda,
-                         step_model=ModelConfig(64, 128, 64), step_cases=tuple(_gpu_step_cases(full)))
+                         step_model=ModelConfig(64, 128, 64), step_cases=tuple(_gpu_step_cases(full)),
+                         model_cases=tuple(_model_cases("cuda", 64, None, 64, "compile-cudagraph", None)))
         return Suite(device=device, full=full, quick=quick, time_s=time_s or 0.2,
                      min_rounds=min_rounds, kernel_filters=16, conv_batches=(2,),
                      l1_batches=(16,), l1_size=64, kernel_precisions=("fp32",),
                      l1_precisions=("fp32",), kernels=("torch",),
                      channels_last=DEVICE_DEFAULTS["channels_last"].cpu,
-                     step_model=ModelConfig(32, 8, 16), step_cases=tuple(_cpu_step_cases(quick)))
+                     step_model=ModelConfig(32, 8, 16), step_cases=tuple(_cpu_step_cases(quick)),
+                     model_cases=tuple(_model_cases("cpu", 32, 8, 16, "compile", "--bench-quick: torch.compile takes "
+                                                    "about a minute on the CPU" if quick else None)))
 
 
 def _gpu_step_cases(full):
@@ -140,3 +147,13 @@ def _cpu_step_cases(quick):
                    skip="--bench-quick: torch.compile takes about a minute on the CPU" if quick else None)
     for backend in ("cudagraph", "compile-cudagraph"):
         yield StepCase(backend, "torch", 4, "fp32", cl, skip=f"{backend} needs CUDA")
+
+
+def _model_cases(device_type, size, filters, batch, fastest, fastest_skip):
+    """Every model's whole step, eagerly and by the device's fastest backend, at its own
+    latent size and (filters None) its own width."""
+    for model in MODELS:
+        opts = Options.for_device(device_type, model=model)
+        cfg = ModelConfig(size, filters or opts.filters, opts.latent, model=model)
+        yield cfg, "eager", batch, None
+        yield cfg, fastest, batch, fastest_skip

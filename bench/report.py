@@ -155,7 +155,7 @@ def step_tables(benchmarks) -> str:
     detail = []
     for b in sorted(steps, key=lambda b: tuple(_order(v) for v in _step_sort(b["extra_info"]))):
         x = b["extra_info"]
-        detail.append([x["backend"], x["kernels"], x["batch"], x["precision"], layout(x),
+        detail.append([x["model"], x["backend"], x["kernels"], x["batch"], x["precision"], layout(x),
                        f"{x['images_per_s']:,.0f}", speedup(x.get("speedup_vs_eager")),
                        fmt_time(median(b)), fmt(x.get("gflop_per_image"), ".3g"), fmt(x.get("tflops"), ".3g"),
                        pct(x.get("frac_peak_measured")), pct(x.get("frac_peak_spec")),
@@ -165,7 +165,7 @@ def step_tables(benchmarks) -> str:
         "Images/s (speed-up over eager with kernels=torch at the same batch, precision and layout):",
         table(["model", "batch", "precision", "layout", "kernels", *backends], summary),
         "Every case:",
-        table(["backend", "kernels", "batch", "precision", "layout", "img/s", "vs eager", "step", "GFLOP/img",
+        table(["model", "backend", "kernels", "batch", "precision", "layout", "img/s", "vs eager", "step", "GFLOP/img",
                "TFLOP/s", "% of measured peak", "% of datasheet peak", "compile/capture",
                "peak mem GiB", "J/step", "W"], detail)])
 

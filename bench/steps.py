@@ -5,14 +5,16 @@ import gc
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from bench.cases import ModelConfig
 from began_fast import kernels
 from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.devices import configure_math, sync
-from began_fast.model import build_networks
-from began_fast.step import new_state, train_step
+from began_fast.models import build_networks, objective
+from began_fast.step import new_state
 
 
 @functools.lru_cache(maxsize=None)
@@ -28,9 +30,9 @@ def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.d
     configure_math(precision)
     torch.manual_seed(seed)
     layout = {} if channels_last is None else dict(channels_last=channels_last)
-    opts = Options.for_device(device.type, size=cfg.size, filters=cfg.filters, latent=cfg.latent,
-                              channels=cfg.channels, precision=precision, batch=batch, backend=backend,
-                              **layout)
+    opts = Options.for_device(device.type, model=cfg.model, size=cfg.size, filters=cfg.filters,
+                              latent=cfg.latent, channels=cfg.channels, precision=precision, batch=batch,
+                              backend=backend, **layout)
     G, D = build_networks(opts, device)
     data = DeviceImages(_images(cfg.size, cfg.channels), device)
     return new_state(G, D, data, opts)
@@ -39,19 +41,36 @@ def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.d
 FLOP_COUNTS = {}   # (cfg, batch) -> FLOPs of one step
 
 
+class FlopCount(TorchDispatchMode):
+    """Adds up the FLOPs of every op torch.utils.flop_counter has a formula for: the same
+    count as its FlopCounterMode, without the module hooks that FlopCounterMode installs
+    and that refuse a gradient of a gradient (WGAN-GP's penalty)."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
 def step_flops(cfg: ModelConfig, batch: int, precision: str, device: torch.device) -> int:
-    """FLOPs of one training step, counted once per (model, batch) by FlopCounterMode over an
-    eager step with the torch kernels (it cannot see inside Triton ops); every backend,
-    kernel choice and precision of the same model and batch reuses the count."""
-    from torch.utils.flop_counter import FlopCounterMode
+    """FLOPs of one training step, counted once per (model, batch) over an eager step with the
+    torch kernels (the count cannot see inside Triton ops); every backend, kernel choice
+    and precision of the same model and batch reuses the count."""
     key = (cfg, batch)
     if key not in FLOP_COUNTS:
         with kernels.use("torch"):
             state = new_step_state(cfg, batch, precision, device)
-            with FlopCounterMode(display=False) as counter:
-                train_step(state)
+            with FlopCount() as counter:
+                objective(cfg.model).train_step(state)
         sync(device)
-        FLOP_COUNTS[key] = counter.get_total_flops()
+        FLOP_COUNTS[key] = counter.total
         del state
         free_memory(device)
     return FLOP_COUNTS[key]
@@ -71,7 +90,7 @@ def largest_batch(cfg: ModelConfig, precision: str, device: torch.device, above=
             try:
                 with kernels.use("torch"):
                     state = new_step_state(cfg, batch, precision, device)
-                    train_step(state)
+                    objective(cfg.model).train_step(state)
                 sync(device)
             except torch.cuda.OutOfMemoryError:
                 break

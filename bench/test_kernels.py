@@ -16,8 +16,8 @@ from bench.timing import measure
 from began_fast import kernels
 from began_fast.devices import configure_math
 from began_fast.kernels import conv2d_elu, equilibrium_update, l1_per_sample
-from began_fast.layers import ConvELU
-from began_fast.model import Discriminator, Generator
+from began_fast.models.began_layers import ConvELU
+from began_fast.models.began_nets import Discriminator, Generator
 
 MODES = ("fwd", "fwd_bwd")
 

@@ -17,8 +17,9 @@ import torch.multiprocessing as mp
 from began_fast import checkpoint, distributed, kernels
 from began_fast.config import Options
 from began_fast.data import DataError, DeviceImages, builtin_shapes
-from began_fast.model import build_networks
-from began_fast.step import new_state, single_pass_gradients, train_step
+from began_fast.models import build_networks
+from began_fast.models.began import single_pass_gradients, train_step
+from began_fast.step import new_state
 from began_fast.train import main
 from tests.helpers import TINY, only_run_dir, read_stats
 
@@ -59,6 +60,7 @@ def _rank_main(rank, fn, port, args):
         fn(rank, *args)
     finally:
         distributed.shutdown()
+    distributed.exit_process(0)   # as train.py's workers do: no interpreter teardown (see there)
 
 
 def torchrun(*args, timeout=240):
@@ -112,13 +114,14 @@ def _check_train_step(rank):
     # One step applies the mean of the ranks' local gradients, and k_t moves by the mean
     # losses. lr = 0 leaves the weights as they were, so the local gradients can be
     # taken again afterwards from the same draws.
-    state.k.fill_(0.25)                  # the fake half's -k_t weighting in play
-    state.lr.fill_(0.0)
-    rng, k0 = torch.get_rng_state(), state.k.clone()
+    state.buffers["k"].fill_(0.25)                  # the fake half's -k_t weighting in play
+    state.lr_g.fill_(0.0)
+    state.lr_d.fill_(0.0)
+    rng, k0 = torch.get_rng_state(), state.buffers["k"].clone()
     train_step(state)
-    applied, k1 = [p.grad.clone() for p in params(state)], state.k.clone()
+    applied, k1 = [p.grad.clone() for p in params(state)], state.buffers["k"].clone()
     torch.set_rng_state(rng)
-    state.k.copy_(k0)
+    state.buffers["k"].copy_(k0)
     real = state.data.sample(BATCH)      # the step's draws, in the step's order
     z = torch.rand(BATCH, LATENT) * 2 - 1
     loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, real, z)
@@ -130,15 +133,16 @@ def _check_train_step(rank):
         torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-9)
     expected_k = torch.clamp(k0 + 0.001 * (0.5 * mean[0] - mean[1]), 0, 1)
     torch.testing.assert_close(k1, expected_k, rtol=0, atol=1e-7)
-    state.k.copy_(k1)
+    state.buffers["k"].copy_(k1)
 
     # A few real steps: weights, Adam's moments and k_t stay bit-identical on both ranks.
-    state.lr.fill_(2e-4)
+    state.lr_g.fill_(2e-4)
+    state.lr_d.fill_(2e-4)
     before = [p.detach().clone() for p in params(state)]
     for _ in range(3):
         train_step(state)
     assert any(not torch.equal(a, p) for a, p in zip(before, params(state)))
-    mine = {"G": state.G.state_dict(), "D": state.D.state_dict(), "k": state.k,
+    mine = {"G": state.G.state_dict(), "D": state.D.state_dict(), "k": state.buffers["k"],
             "opt_d": state.opt_d.state_dict()["state"], "opt_g": state.opt_g.state_dict()["state"],
             "stats": state.stats}
     a, b = distributed.all_gather_object(ctx, mine)
@@ -173,7 +177,7 @@ def _check_two_ranks_match_one_rank_at_double_batch(rank):
         state = tiny_state(rank, WORLD)
         state.G.to(dtype)
         state.D.to(dtype)
-        state.k = torch.full((), 0.25, dtype=dtype)      # the fake half's -k_t weighting in play
+        state.buffers["k"] = torch.full((), 0.25, dtype=dtype)      # the fake half's -k_t weighting in play
         x, zz = real.to(dtype), z.to(dtype)
         loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, x[rows], zz[rows])
         averaged = distributed.all_reduce_mean([loss_real.detach(), loss_fake.detach(), *d_grads, *g_grads], WORLD)
@@ -214,8 +218,8 @@ def _check_compiled_step(rank):
         train_step(eager)
     for p, q in zip(params(eager), params(traced)):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
-    torch.testing.assert_close(eager.k, traced.k, rtol=0, atol=1e-7)
-    a, b = distributed.all_gather_object(ctx, [t.detach() for t in [traced.k, *params(traced)]])
+    torch.testing.assert_close(eager.buffers["k"], traced.buffers["k"], rtol=0, atol=1e-7)
+    a, b = distributed.all_gather_object(ctx, [t.detach() for t in [traced.buffers["k"], *params(traced)]])
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
@@ -243,7 +247,7 @@ def test_only_rank_0_writes_and_the_stats_count_the_global_batch(whole_run):
     stats = read_stats(run)
     assert [s["step"] for s in stats] == [4, 8, 12]
     assert [s["images"] for s in stats] == [s["step"] * BATCH * WORLD for s in stats]
-    assert sorted(os.listdir(run)) == ["ckpt-00000012.pt", "options.json", "recon-00000012.png",
+    assert sorted(os.listdir(run)) == ["ckpt-00000012.pt", "options.json", "plot.png", "recon-00000012.png",
                                        "samples-00000012.png", "stats.jsonl"]
     payload = checkpoint.load(os.path.join(run, "ckpt-00000012.pt"))
     assert payload["world"] == WORLD and payload["images"] == 12 * BATCH * WORLD
@@ -265,7 +269,7 @@ def test_resume_under_torchrun_is_bit_exact(whole_run, tmp_path):
     for opt in ("opt_d", "opt_g"):
         for i, st in a[opt]["state"].items():
             assert all(torch.equal(st[key], b[opt]["state"][i][key]) for key in ("exp_avg", "exp_avg_sq"))
-    assert torch.equal(a["k"], b["k"]) and a["decay"] == b["decay"]
+    assert torch.equal(a["buffers"]["k"], b["buffers"]["k"]) and a["decay"] == b["decay"]
     assert all(torch.equal(x["cpu"], y["cpu"]) for x, y in zip(a["rng_ranks"], b["rng_ranks"]))
     strip = lambda rows: [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
     assert strip(read_stats(whole)) == strip(read_stats(parts))

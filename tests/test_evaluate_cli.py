@@ -85,7 +85,7 @@ def test_plot_draws_every_series(run_dir):
     result = run_cli("began_fast.plot", run_dir)
     assert result.returncode == 0, result.stderr
     image = Image.open(os.path.join(run_dir, "plot.png")).convert("RGB")
-    panels = 5 + 2                                         # L(x), L(G(z)), k_t, M_global, lr; modes, kl
+    panels = 6 + 2                                # L(x), L(G(z)), L_D, k_t, M_global, lr; modes, kl
     assert image.size == (3 * PANEL_W, -(-panels // 3) * PANEL_H)
     colours = {c for _, c in image.getcolors(maxcolors=1 << 16)}
     assert all(COLOURS[i] in colours for i in range(panels))       # every series drew its line
@@ -94,10 +94,19 @@ def test_plot_draws_every_series(run_dir):
 @pytest.mark.parametrize("content, fragment", [
     (None, "no stats.jsonl"),
     ("", "is empty"),
-    ('{"step": 2, "images": 8}\n{"step": 4, "ima', "line 2: not a JSON object"),
+    ('{"step": 2, "images": 8}\n{"step": 4, "ima\n{"step": 6, "images": 24}\n', "line 2: not a JSON object"),
 ])
 def test_plot_of_a_bad_run_folder_is_a_one_line_error(tmp_path, content, fragment):
     if content is not None:
         (tmp_path / "stats.jsonl").write_text(content)
     assert_clean_error(run_cli("began_fast.plot", tmp_path), fragment)
     assert not (tmp_path / "plot.png").exists()
+
+
+def test_plot_leaves_out_a_torn_last_line(tmp_path):
+    """What a kill in the middle of a stats line leaves: the plot draws the lines before it."""
+    (tmp_path / "stats.jsonl").write_text('{"step": 2, "images": 8, "loss_real": 0.5}\n'
+                                          '{"step": 4, "images": 16, "loss_real": 0.4}\n{"step": 6, "ima')
+    result = run_cli("began_fast.plot", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "plot.png").exists()

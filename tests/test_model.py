@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from began_fast.model import Discriminator, Generator, count_parameters, levels
+from began_fast.models import count_parameters
+from began_fast.models.began_nets import Discriminator, Generator, levels
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])
@@ -81,8 +82,8 @@ def test_a_channels_last_model_feeds_every_conv_channels_last(skip):
     """The Triton conv runs its fast (and spill-free) path on channels_last inputs only; the
     decoders' first map comes out of a Linear as NCHW, so the model must convert it."""
     from began_fast.config import Options
-    from began_fast.layers import ConvELU
-    from began_fast.model import build_networks
+    from began_fast.models import build_networks
+    from began_fast.models.began_layers import ConvELU
     opts = Options.for_device("cpu", size=64, filters=4, latent=8, skip=skip, channels_last=True)
     G, D = build_networks(opts, torch.device("cpu"))
     layouts = []
@@ -95,3 +96,18 @@ def test_a_channels_last_model_feeds_every_conv_channels_last(skip):
     with torch.no_grad():
         D(G(torch.rand(2, 8)).contiguous(memory_format=torch.channels_last))
     assert len(layouts) == 30 and all(layouts)     # 64 px: 9 convs in each decoder, 12 in the encoder
+
+
+def test_init_torch_is_torchs_conv_default_and_small_normal_linears():
+    from began_fast.config import Options
+    from began_fast.models import build_networks
+    from began_fast.models.began_layers import ConvELU, Linear
+    torch.manual_seed(0)
+    G, D = build_networks(Options.for_device("cpu", size=32, filters=32, latent=32, init="torch"), "cpu")
+    for net in (G, D):
+        for layer in net.modules():
+            if isinstance(layer, ConvELU):
+                bound = 1 / layer.weight[0].numel() ** 0.5        # Kaiming-uniform, a = sqrt(5)
+                assert 0.9 * bound < layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+            elif isinstance(layer, Linear):
+                assert abs(layer.weight.std().item() - 0.02) < 0.002 and torch.count_nonzero(layer.bias) == 0

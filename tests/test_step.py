@@ -7,8 +7,10 @@ from began_fast import kernels as kernel_switch
 from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.kernels import common as kernel_common
-from began_fast.model import Discriminator, Generator
-from began_fast.step import StepRunner, new_state, single_pass_gradients, train_step, two_pass_gradients
+from began_fast.backends import StepRunner
+from began_fast.models.began import single_pass_gradients, train_step, two_pass_gradients
+from began_fast.models.began_nets import Discriminator, Generator
+from began_fast.step import new_state
 
 
 def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8, precision="fp32"):
@@ -17,19 +19,20 @@ def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8, precision="fp32"):
     torch.manual_seed(seed)
     G, D = Generator(32, n=n, h=h), Discriminator(32, n=n, h=h)
     data = DeviceImages(builtin_shapes(32, 32, seed=seed).images, torch.device("cpu"))
-    return new_state(G, D, data, Options.for_device("cpu", batch=batch, lr=1e-3, gamma=0.5, lambda_k=0.05,
-                                                    precision=precision))
+    opts = Options.for_device("cpu", size=32, filters=n, latent=h, batch=batch, lr=1e-3, gamma=0.5,
+                              lambda_k=0.05, precision=precision)
+    return new_state(G, D, data, opts)
 
 
 # The Triton kernels run under the interpreter here (slow): one k for them.
 @pytest.mark.parametrize("kernels, k", [("torch", 0.0), ("torch", 0.37), ("torch", 1.0), ("triton", 0.37)])
 def test_single_forward_gives_the_two_pass_gradients(k, kernels):
     state = tiny_state(kernels, batch=3)
-    state.k.fill_(k)
+    state.buffers["k"].fill_(k)
     real = state.data.sample(3)
     z = torch.rand(3, 8) * 2 - 1
     fast = single_pass_gradients(state, real, z)
-    reference = two_pass_gradients(state.G, state.D, real, z, state.k)
+    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"])
     assert torch.allclose(fast[0], reference[0], rtol=1e-5) and torch.allclose(fast[1], reference[1], rtol=1e-5)
     for mine, theirs in zip(fast[2] + fast[3], reference[2] + reference[3]):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
@@ -45,7 +48,7 @@ def test_step_flops_are_below_the_naive_step_less_one_fake_forward_of_d():
     state = tiny_state(batch=8, n=8)
     real, z = state.data.sample(8), torch.rand(8, 8) * 2 - 1
     ours = count_flops(lambda: single_pass_gradients(state, real, z))
-    naive = count_flops(lambda: two_pass_gradients(state.G, state.D, real, z, state.k))
+    naive = count_flops(lambda: two_pass_gradients(state.G, state.D, real, z, state.buffers["k"]))
     fake = state.G(z).detach()
     d_forward_fake = count_flops(lambda: state.D(fake))
     assert ours <= naive - d_forward_fake
@@ -79,9 +82,9 @@ def assert_compiled_equals_eager(kernels, steps):
     moved = max((a - b).abs().max() for a, b in zip(params(eager), start))
     for a, b in zip(params(eager), params(compiled)):
         assert (a - b).abs().max() <= 0.02 * moved
-    assert torch.allclose(eager.k, compiled.k, atol=5e-4)
+    assert torch.allclose(eager.buffers["k"], compiled.buffers["k"], atol=5e-4)
     assert torch.allclose(eager.stats, compiled.stats, rtol=1e-3)   # includes sum of M_global
-    assert int(compiled.step) == steps and eager.k > 0
+    assert int(compiled.step) == steps and eager.buffers["k"] > 0
 
 
 @pytest.mark.parametrize("kernels", ["torch", "triton"])
@@ -131,7 +134,7 @@ def test_bf16_step_gives_fp32_gradients_and_compiles(kernels, monkeypatch):
     mismatch = (moves["compiled"] - moves["eager"]).norm() / moves["eager"].norm()
     print(f"bf16, kernels={kernels}: compiled vs eager weight moves differ by {mismatch:.3f} of their size")
     assert torch.isfinite(moves["compiled"]).all() and mismatch < 0.1   # measured 0.018 and 0.003
-    assert torch.allclose(eager.k, compiled.k, atol=5e-3) and int(compiled.step) == 5
+    assert torch.allclose(eager.buffers["k"], compiled.buffers["k"], atol=5e-3) and int(compiled.step) == 5
 
 
 def test_the_compiled_step_is_five_graphs():
@@ -154,8 +157,8 @@ def test_lr_k_and_data_changes_do_not_recompile():
     graphs_after_first = torch._dynamo.utils.counters["stats"]["unique_graphs"]
     assert graphs_after_first > 0
     for lr in (5e-4, 2.5e-4):
-        state.lr.fill_(lr)
-        state.k.fill_(0.5)
+        state.lr_g.fill_(lr)
+        state.buffers["k"].fill_(0.5)
         state.data.images.copy_(torch.randint_like(state.data.images, 256))
         runner()
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_after_first

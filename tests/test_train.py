@@ -18,11 +18,12 @@ STAT_KEYS = {"step", "images", "loss_real", "loss_fake", "loss_d", "loss_g", "k"
              "images_per_s", "time"}
 
 
-def test_a_short_run_learns_and_writes_its_run_folder(tmp_path):
+def test_a_short_run_learns_and_writes_its_run_folder(tmp_path, metrics_cache):
     out = tmp_path / "runs"
     args = ["--size", "32", "--filters", "8", "--latent", "8", "--batch", "16", "--builtin-count", "256",
             "--device", "cpu", "--steps", "60", "--log-every", "10", "--sample-every", "30",
-            "--ckpt-every", "30", "--out", out]
+            "--ckpt-every", "30", "--out", out, "--metrics", "modes,kl,fd", "--metrics-every", "30",
+            "--metrics-samples", "100", "--cache-dir", metrics_cache]
     assert main([str(a) for a in args]) == 0
     run = only_run_dir(out)
     stats = read_stats(run)
@@ -32,9 +33,28 @@ def test_a_short_run_learns_and_writes_its_run_folder(tmp_path):
     assert all(0 <= s["k"] <= 1 for s in stats)
     assert stats[-1]["images"] == 60 * 16
     files = set(os.listdir(run))
-    assert {"options.json", "stats.jsonl", "samples-00000030.png", "recon-00000030.png",
-            "samples-00000060.png", "ckpt-00000030.pt", "ckpt-00000060.pt"} <= files
+    assert {"options.json", "stats.jsonl", "metrics.jsonl", "plot.png", "samples-00000030.png",
+            "recon-00000030.png", "samples-00000060.png", "ckpt-00000030.pt", "ckpt-00000060.pt"} <= files
     assert json.load(open(os.path.join(run, "options.json")))["filters"] == 8
+    metrics = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
+    assert [(m["step"], m["images"]) for m in metrics] == [(30, 30 * 16), (60, 60 * 16)]
+    for m in metrics:
+        assert set(m["ceiling"]) == {"modes", "kl", "fd"} and m["seconds"] > 0
+        assert 0 <= m["modes"] <= 1 and m["kl"] >= 0 and m["fd"] > m["ceiling"]["fd"]
+
+
+def test_evaluating_during_training_does_not_change_the_training(tmp_path, metrics_cache):
+    """The evaluation draws from its own fixed z and the evaluator's own random state: a run
+    that evaluates trains bit for bit like one that does not."""
+    finals = []
+    for name, metrics in (("with", ["--metrics", "modes", "--metrics-every", "2", "--metrics-samples", "20"]),
+                          ("without", [])):
+        assert main([*TINY, *metrics, "--steps", "4", "--log-every", "2", "--cache-dir", metrics_cache,
+                     "--out", str(tmp_path / name)]) == 0
+        finals.append(final_state(only_run_dir(tmp_path / name)))
+    assert os.path.exists(os.path.join(only_run_dir(tmp_path / "with"), "metrics.jsonl"))
+    for net in ("G", "D"):
+        assert all(torch.equal(t, finals[1][net][k]) for k, t in finals[0][net].items())
 
 
 def test_a_second_run_gets_a_new_folder(tmp_path):
@@ -55,7 +75,7 @@ def test_resume_is_bit_exact(tmp_path, split):
     for net in ("G", "D"):
         for name, tensor in a[net].items():
             assert torch.equal(tensor, b[net][name]), name
-    assert torch.equal(a["k"], b["k"]) and a["decay"] == b["decay"]
+    assert torch.equal(a["buffers"]["k"], b["buffers"]["k"]) and a["decay"] == b["decay"]
     for key in ("exp_avg", "exp_avg_sq"):
         assert all(torch.equal(a["opt_d"]["state"][i][key], b["opt_d"]["state"][i][key]) for i in a["opt_d"]["state"])
     timing = {"images_per_s", "time"}

@@ -24,7 +24,10 @@ def frechet_distance(mean_a, cov_a, mean_b, cov_b) -> float:
     S_a S_b is similar to the symmetric positive semi-definite S_a^(1/2) S_b S_a^(1/2),
     so its eigenvalues are real and non-negative, and the trace of its square root is the
     sum of their square roots; tiny negative or imaginary parts are rounding, dropped."""
-    eigenvalues = torch.linalg.eigvals(cov_a.double() @ cov_b.double()).real.clamp(min=0)
+    product = cov_a.double() @ cov_b.double()
+    if not torch.isfinite(product).all():     # e.g. the covariance of one sample; LAPACK may crash on it
+        return float("nan")
+    eigenvalues = torch.linalg.eigvals(product).real.clamp(min=0)
     trace_sqrt = eigenvalues.sqrt().sum()
     value = (mean_a - mean_b).double().square().sum() + cov_a.trace() + cov_b.trace() - 2 * trace_sqrt
     return float(value.clamp(min=0))

@@ -53,6 +53,9 @@ class Evaluator:
         if self.shapes and not data.labels:
             raise MetricError(f"{', '.join(self.shapes)}: the shapes metrics need the built-in shapes, whose "
                               "classes are known; for an image folder use --metrics fid,kid")
+        if len(data.images) < MIN_SAMPLES:
+            raise MetricError(f"the data set holds {len(data.images)} image(s), too few to measure samples against "
+                              f"(at least {MIN_SAMPLES}); use more images, or --metrics none")
         if samples < MIN_SAMPLES:
             raise MetricError(f"--samples {samples}: too few; give at least {MIN_SAMPLES} "
                               f"({SAMPLES} or more for stable class shares)")

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from began_fast.config import IMAGE_SIZES, Options
-from began_fast.layers import ConvELU, Linear
+from began_fast.config import IMAGE_SIZES
+from began_fast.models.began_layers import ConvELU, Linear, init_torch_style
 
 
 def levels(image_size: int) -> int:
@@ -102,39 +102,12 @@ class Discriminator(nn.Module):
         return self.decoder(self.encoder(x, weight_grad_scale), weight_grad_scale)
 
 
-def sample_z(count: int, latent: int, device=None, generator=None) -> torch.Tensor:
-    """z ~ U[-1, 1]^latent, [count, latent] float32: the prior both G and the grids draw from."""
-    return torch.rand(count, latent, device=device, generator=generator) * 2 - 1
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def memory_needed(opts) -> int:
-    """A lower bound on the bytes a run's options need on the training device: G's and D's
-    weights, gradients and both Adam moments (16 bytes a parameter, counted on networks
-    built on the meta device, which allocates nothing), the uint8 built-in data set, and
-    D's first activation on [real; fake] at 2 bytes a value (bf16)."""
-    with torch.device("meta"):
-        parameters = sum(count_parameters(net) for net in build_networks(opts, "meta"))
-    data = opts.builtin_count * opts.channels * opts.size ** 2 if opts.data is None else 0
-    return 16 * parameters + data + 2 * opts.batch * opts.filters * opts.size ** 2 * 2
-
-
-def build_networks(opts, device) -> tuple:
-    """(G, D) for a run's options (an Options or anything with the same fields), on `device`,
-    with conv weights and activations channels_last when opts.channels_last."""
+def build(opts) -> tuple:
+    """(G, D) of a run's options, on the CPU; models.build_networks places them."""
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
               skip=opts.skip, tanh=opts.tanh, channels_last=opts.channels_last)
-    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
-    return (Generator(**kw).to(device, memory_format=fmt),
-            Discriminator(**kw).to(device, memory_format=fmt))
-
-
-def generator_from_checkpoint(payload: dict, device) -> Generator:
-    """A checkpoint's G with its weights, in eval mode: the one place that knows how a
-    checkpoint's options become a generator."""
-    G, _ = build_networks(Options.from_dict(payload["options"]), device)
-    G.load_state_dict(payload["G"])
-    return G.eval()
+    G, D = Generator(**kw), Discriminator(**kw)       # Glorot (began_layers.init_glorot)
+    if opts.init == "torch":
+        init_torch_style(G)
+        init_torch_style(D)
+    return G, D

@@ -1,10 +1,12 @@
 """The two layers the BEGAN networks are built from, parameterised like torch's own.
 
 Both accept `weight_grad_scale`, a [B] tensor that weights each sample's share of the
-weight and bias gradients (never the input gradient); step.single_pass_losses says
-why the training step needs it. Which conv+ELU runs (Triton or torch) is the kernel
+weight and bias gradients (never the input gradient); models/began.py's
+single_pass_losses says why BEGAN's step needs it. Which conv+ELU runs (Triton or torch) is the kernel
 switch's choice (began_fast.kernels.use), not the layer's.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -73,3 +75,17 @@ def init_glorot(weight, bias):
     """
     nn.init.xavier_uniform_(weight)
     nn.init.zeros_(bias)
+
+
+def init_torch_style(module: nn.Module) -> None:
+    """The other initialisation --init offers ("torch"), as common BEGAN code has it: convs
+    as torch's Conv2d starts them (Kaiming-uniform with a = sqrt(5), biases uniform in
+    +-1/sqrt(fan_in)), Linear weights N(0, 0.02) and zero biases."""
+    for layer in module.modules():
+        if isinstance(layer, ConvELU):
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+            bound = 1 / math.sqrt(layer.weight[0].numel())
+            nn.init.uniform_(layer.bias, -bound, bound)
+        elif isinstance(layer, Linear):
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+            nn.init.zeros_(layer.bias)

@@ -1,0 +1,68 @@
+"""The models the engine trains. Each objective has a file of its own (its train_step, its
+statistics, its optimiser and z prior), each architecture another (its networks).
+
+    objective("wgan-gp")          -> the module whose train_step trains that model
+    build_networks(opts, device)  -> (G, D) of opts.arch, on the device, in the run's layout
+
+Adding a model: its objective's file here, an entry in OBJECTIVES, and its defaults in
+config.MODEL_DEFAULTS.
+"""
+import importlib
+
+import torch
+from torch import nn
+
+from began_fast.config import Options
+
+# --model -> the file of its objective. dcgan and gan share one: DCGAN trains GAN's
+# objective on its networks, and `gan` is that objective with its loss to choose.
+OBJECTIVES = {"began": "began", "dcgan": "gan", "gan": "gan", "wgan": "wgan", "wgan-gp": "wgan_gp"}
+# --arch -> (the file of its networks, what its build() takes)
+ARCHITECTURES = {"began": ("began_nets", {}), "dcgan": ("dcgan", {"batch_norm": True}),
+                 "dcgan-nobn": ("dcgan", {"batch_norm": False})}
+
+
+def objective(model: str):
+    """The module of `model`'s objective (OBJECTIVES)."""
+    return importlib.import_module(f"began_fast.models.{OBJECTIVES[model]}")
+
+
+def build_networks(opts, device) -> tuple:
+    """(G, D) for a run's options (an Options or anything with the same fields), on `device`,
+    with conv weights and activations channels_last when opts.channels_last."""
+    file, kwargs = ARCHITECTURES[opts.arch]
+    G, D = importlib.import_module(f"began_fast.models.{file}").build(opts, **kwargs)
+    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+    return G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
+
+
+def sample_z(count: int, latent: int, device=None, generator=None, prior: str = "uniform") -> torch.Tensor:
+    """z [count, latent] float32 from a model's prior: "uniform", U[-1, 1] (BEGAN, DCGAN), or
+    "normal", N(0, 1) (WGAN, WGAN-GP)."""
+    if prior == "normal":
+        return torch.randn(count, latent, device=device, generator=generator)
+    return torch.rand(count, latent, device=device, generator=generator) * 2 - 1
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def memory_needed(opts) -> int:
+    """A lower bound on the bytes a run's options need on the training device: G's and D's
+    weights, gradients and both optimiser moments (16 bytes a parameter, counted on
+    networks built on the meta device, which allocates nothing), the uint8 built-in data
+    set, and D's input batch of real and fake images at 2 bytes a value (bf16)."""
+    with torch.device("meta"):
+        parameters = sum(count_parameters(net) for net in build_networks(opts, "meta"))
+    data = opts.builtin_count * opts.channels * opts.size ** 2 if opts.data is None else 0
+    return 16 * parameters + data + 2 * opts.batch * opts.channels * opts.size ** 2 * 2
+
+
+def generator_from_checkpoint(payload: dict, device):
+    """A checkpoint's G with its weights, in eval mode, and the z prior it samples from: the
+    one place that knows how a checkpoint's options become a generator."""
+    opts = Options.from_dict(payload["options"])
+    G, _ = build_networks(opts, device)
+    G.load_state_dict(payload["G"])
+    return G.eval(), objective(opts.model).PRIOR
