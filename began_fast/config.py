@@ -80,16 +80,24 @@ MODEL_DEFAULTS = {
                  n_critic=5, clip=0.01),
     "wgan-gp": dict(arch="dcgan-nobn", filters=PerDevice(64, 16), latent=128, batch=PerDevice(64, 32),
                     lr=1e-4, n_critic=5, gp_weight=10.0),
+    # DF-GAN: z 100-d Gaussian, the authors' widths (n = 32) and batch; on the CPU 32 px, n 16.
+    "dfgan": dict(arch="dfgan", filters=PerDevice(32, 16), latent=100, batch=PerDevice(32, 32), lr=1e-4,
+                  lr_d=4e-4),
 }
 MODELS = tuple(MODEL_DEFAULTS)
 # The networks: BEGAN's auto-encoder D, or DCGAN's scalar critic with or without batch norm.
-ARCHS = ("began", "dcgan", "dcgan-nobn")
+ARCHS = ("began", "dcgan", "dcgan-nobn", "dfgan")
+# The architectures each model can train: BEGAN needs its auto-encoder D, DF-GAN its
+# sentence-conditioned networks, the others a scalar critic.
+MODEL_ARCHS = {"began": (("began",), "BEGAN's objective needs an auto-encoder D"),
+               "dfgan": (("dfgan",), "DF-GAN needs its sentence-conditioned networks")}
+SCALAR_CRITICS = (("dcgan", "dcgan-nobn"), "the other GANs need a scalar critic")
 G_LOSSES = ("nonsaturating", "saturating")
 INITS = ("glorot", "torch")
 # Options that only some models read; giving one to another model is refused.
 MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), lr_patience=("began",), lr_floor=("began",),
                      skip=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
-                     clip=("wgan",), gp_weight=("wgan-gp",))
+                     clip=("wgan",), gp_weight=("wgan-gp",), text_encoder=("dfgan",), vocabulary=("dfgan",))
 
 
 def _paper(name):
@@ -140,6 +148,8 @@ class Options:
     metrics_every: int = _paper("metrics_every")
     metrics_samples: int = 1000
     inception_weights: str | None = None
+    text_encoder: str | None = None  # DF-GAN: a text-encoder file (pretrain_text's, or AttnGAN's with vocabulary)
+    vocabulary: str | None = None    # DF-GAN: the word-to-index JSON of an AttnGAN text encoder
     keep_ckpts: int = 3
     resume: str | None = None
     cache_dir: str | None = None
@@ -230,9 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--out", "parent folder of the numbered run folders", metavar="DIR")
     add("--model", "the objective: began (Berthelot et al. 2017), dcgan (Radford et al. 2015), gan "
         "(Goodfellow et al. 2014, on DCGAN's networks), wgan (Arjovsky et al. 2017), wgan-gp "
-        "(Gulrajani et al. 2017); each with its own paper's defaults", choices=MODELS)
+        "(Gulrajani et al. 2017), dfgan (Tao et al. 2022, text to image: the built-in shapes "
+        "with captions, or a folder with NAME.txt captions beside each image); each with its "
+        "own paper's defaults", choices=MODELS)
     add("--arch", "the networks: began (auto-encoder D), dcgan (scalar critic with batch norm), "
-        "dcgan-nobn (without)", choices=ARCHS)
+        "dcgan-nobn (without), dfgan (DF-GAN's)", choices=ARCHS)
     add("--size", f"image side in pixels, one of {IMAGE_SIZES}", type=int)
     add("--filters", "began: the paper's n, conv filters per level; dcgan: channels of the "
         "largest-resolution layer, doubled at each smaller one", type=int)
@@ -281,11 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
     add("--metrics", "sample-quality metrics during training, to metrics.jsonl: names or groups, "
         "comma-separated (python -m began_fast.evaluate --help lists them), or none (default: "
-        "shapes on the built-in data, none on an image folder)", show_default=False, metavar="LIST")
+        "shapes on the built-in data, with captions for dfgan; none on an image folder)", show_default=False, metavar="LIST")
     add("--metrics-every", "steps between evaluations", type=int, metavar="STEPS")
     add("--metrics-samples", "samples per evaluation", type=int, metavar="N")
     add("--inception-weights", "a local Inception weights file for fid/kid, where nothing can be "
         "downloaded", show_default=False, metavar="PATH")
+    add("--text-encoder", "a text-encoder file: one python -m began_fast.pretrain_text wrote, or "
+        "with --vocabulary an AttnGAN/DF-GAN text_encoder*.pth (default: the one pre-trained "
+        "on these captions, cached under --cache-dir, pre-trained first if there is none)",
+        show_default=False, metavar="PATH")
+    add("--vocabulary", "the word-to-index JSON of an AttnGAN text encoder", show_default=False, metavar="PATH")
     add("--resume", "continue from a checkpoint file, or 'auto' for the newest one in --out",
         show_default=False, metavar="PATH|auto")
     add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
@@ -321,11 +338,13 @@ def resumed_options(saved: Options, opts: Options, given: set, device_type: str)
 
 def metric_names(opts: Options) -> tuple:
     """The metrics a run evaluates as it trains: --metrics, or by default the shapes metrics on
-    the built-in data (offline and fast) and none on an image folder (FID needs an extra
+    the built-in data (offline and fast; DF-GAN's caption faithfulness too) and none on an image folder (FID needs an extra
     install and Inception weights). OptionError for an unknown name."""
     from began_fast.metrics.names import GROUPS, MetricError, parse_metrics     # light: no torch
     if opts.metrics is None:
-        return GROUPS["shapes"] if opts.data is None else ()
+        if opts.data is not None:
+            return ()
+        return GROUPS["shapes"] + GROUPS["captions"] if opts.model == "dfgan" else GROUPS["shapes"]
     if opts.metrics.strip().lower() == "none":
         return ()
     try:
@@ -343,12 +362,11 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         raise OptionError(f"--{name.replace('_', '-')} applies to --model {' or '.join(MODEL_OPTIONS[name])} "
                           f"only, not {opts.model}; leave it out")
     metric_names(opts)              # raises for an unknown metric
-    scalar_critic = opts.model != "began"
+    archs, why = MODEL_ARCHS.get(opts.model, SCALAR_CRITICS)
     checks = [
-        (scalar_critic == (opts.arch != "began"),
-         f"--model {opts.model} with --arch {opts.arch}: " + (
-             "the other GANs need a scalar critic; use --arch dcgan or dcgan-nobn" if scalar_critic else
-             "BEGAN's objective needs an auto-encoder D; use --arch began")),
+        (opts.arch in archs, f"--model {opts.model} with --arch {opts.arch}: {why}; use --arch {' or '.join(archs)}"),
+        (opts.vocabulary is None or opts.text_encoder is not None,
+         "--vocabulary goes with --text-encoder (an AttnGAN text encoder and its word-to-index JSON)"),
         (not (opts.model == "wgan-gp" and opts.arch == "dcgan"),
          "--model wgan-gp with --arch dcgan: the gradient penalty is taken per sample and batch norm "
          "couples the samples of a batch; use --arch dcgan-nobn"),

@@ -249,7 +249,10 @@ class DeviceImages:
     run inside a compiled function or a captured CUDA graph.
     """
 
-    def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1):
+    def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1, sentences=None):
+        """sentences: for a text-conditioned model (DF-GAN), (vectors float32 [N, K, E], counts
+        int [N]): image n's K sentence vectors, the first counts[n] of them real; sharded
+        with the images."""
         if world > 1:
             # Under torchrun each rank keeps its own shard, images[rank::world] cut to equal
             # sizes (at most world - 1 images left out), so ranks never draw each other's
@@ -258,9 +261,13 @@ class DeviceImages:
             if per_rank == 0:
                 raise DataError(f"{images.shape[0]} image(s) cannot be shared among {world} processes; "
                                 "use more images or fewer processes")
-            images = np.ascontiguousarray(images[rank:per_rank * world:world])
+            shard = slice(rank, per_rank * world, world)
+            images = np.ascontiguousarray(images[shard])
+            sentences = None if sentences is None else tuple(t[shard] for t in sentences)
         self.images = torch.from_numpy(images).to(device)
         self.count = self.images.shape[0]
+        self.sentences, self.sentence_counts = (None, None) if sentences is None else \
+            (t.to(self.images.device) for t in sentences)
 
     def sample(self, batch: int, memory_format=torch.contiguous_format) -> torch.Tensor:
         """A random batch with random horizontal flips, float32 in [-1, 1]."""
@@ -270,6 +277,16 @@ class DeviceImages:
         flip = torch.rand(batch, 1, 1, 1, device=device) < 0.5
         x = torch.where(flip, x.flip(3), x)
         return to_signed_unit(x).contiguous(memory_format=memory_format)
+
+    def sample_with_sentences(self, batch: int, memory_format=torch.contiguous_format) -> tuple:
+        """(images float32 [B, C, S, S] in [-1, 1], sentence vectors [B, E]): random images,
+        each with one of its own captions at random. No flips: captions may say left or
+        right. Device ops only, like sample."""
+        device = self.images.device
+        index = torch.randint(self.count, (batch,), device=device)
+        which = (torch.rand(batch, device=device) * self.sentence_counts[index]).long()
+        x = to_signed_unit(self.images.index_select(0, index)).contiguous(memory_format=memory_format)
+        return x, self.sentences[index, which]
 
 
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from began_fast.files import append_line
 from began_fast.metrics.evaluate import SAMPLES, Evaluator
 from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics
 from began_fast.models import generator_from_checkpoint, sample_z
+from began_fast.text.store import EncoderFileError
 
 LOG = "evaluations.jsonl"
 
@@ -58,11 +59,21 @@ def resolve_checkpoint(target: str) -> str:
     return target
 
 
-def sampler(G, latent: int, seed: int, device, prior: str = "uniform"):
-    """generate(n) for the evaluator: z from its own generator, so it is the same z for
-    every checkpoint evaluated with the same seed."""
+def sampler(G, latent: int, seed: int, device, prior: str = "uniform", text=None, samples: int = 0):
+    """(generate(n) for the evaluator, the attributes each sample's caption names or None):
+    z from its own generator, so it is the same z for every checkpoint evaluated with the
+    same seed; a DF-GAN's (text: its TextConditioning) with random training captions."""
     gen = torch.Generator().manual_seed(seed)
-    return lambda n: G(sample_z(n, latent, generator=gen, prior=prior).to(device))
+    if text is None:
+        return lambda n: G(sample_z(n, latent, generator=gen, prior=prior).to(device)), None
+    inputs, wanted = text.evaluation(sample_z(samples, latent, generator=gen, prior=prior), gen)
+    done = 0
+
+    def generate(n):          # the evaluator asks for the samples in chunks, in order
+        nonlocal done
+        done += n
+        return G(inputs[done - n:done].to(device))
+    return generate, wanted
 
 
 def number(value: float) -> str:
@@ -90,15 +101,21 @@ def main(argv=None) -> int:
         opts = Options.from_dict(payload["options"])
         data = load_training_data(opts)
         metrics = parse_metrics(args.metrics) if args.metrics else None
+        text = None
+        if "text" in payload:        # DF-GAN: its own text encoder, and caption faithfulness by default
+            from began_fast.text.conditioning import TextConditioning
+            text = TextConditioning(data, opts, device, saved=payload["text"])
+            data = text.images
+            metrics = metrics or (GROUPS["shapes"] + GROUPS["captions"] if data.labels else None)
         evaluator = Evaluator(data, metrics, args.samples, args.cache_dir or opts.cache_dir, device,
                               args.batch, args.inception_weights)
-    except (OptionError, DataError, MetricError, checkpoint.CheckpointError) as e:
+    except (OptionError, DataError, MetricError, checkpoint.CheckpointError, EncoderFileError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     kernels.use("torch")            # same weights either way; torch runs everywhere
     G, prior = generator_from_checkpoint(payload, device)
     try:
-        result = evaluator(sampler(G, opts.latent, args.seed, device, prior))
+        result = evaluator(*sampler(G, opts.latent, args.seed, device, prior, text, args.samples))
     except MetricError as e:         # e.g. the Inception weights could not be downloaded
         print(f"error: {e}", file=sys.stderr)
         return 2

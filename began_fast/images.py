@@ -16,9 +16,10 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return quantize(images).cpu().permute(0, 2, 3, 1).numpy()
 
 
-def save_grid(images: torch.Tensor, path: str, columns: int) -> None:
-    """Tile images row by row, `columns` per row, 2 px gaps, and write a PNG atomically."""
-    from PIL import Image
+def save_grid(images: torch.Tensor, path: str, columns: int, row_labels: list | None = None) -> None:
+    """Tile images row by row, `columns` per row, 2 px gaps, and write a PNG atomically;
+    row_labels: a line of text written to the right of each row (DF-GAN's captions)."""
+    from PIL import Image, ImageDraw
 
     tiles = to_uint8(images)
     n, s, _, c = tiles.shape
@@ -29,5 +30,15 @@ def save_grid(images: torch.Tensor, path: str, columns: int) -> None:
         r, col = divmod(i, columns)
         canvas[gap + r * (s + gap):gap + r * (s + gap) + s, gap + col * (s + gap):gap + col * (s + gap) + s] = tile
     image = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
+    if row_labels:
+        draw = ImageDraw.Draw(image)
+        width = int(max(draw.textlength(text) for text in row_labels)) + 8
+        labelled = Image.new(image.mode, (image.width + width, image.height))
+        labelled.paste(image, (0, 0))
+        draw = ImageDraw.Draw(labelled)
+        for r, text in enumerate(row_labels):
+            draw.text((image.width + 4, gap + r * (s + gap) + s // 2), text, fill="white" if c == 3 else 255,
+                      anchor="lm")
+        image = labelled
     with atomic_write(path) as f:
         image.save(f, format="PNG")

@@ -6,10 +6,19 @@
 Writes samples.png (a grid of `count` samples) and interpolation.png (one row per
 random pair of z, walked along the great circle between them: spherical
 interpolation keeps the norm of z typical of the prior at every frame).
+
+A DF-GAN checkpoint draws from captions, with the text encoder it embeds:
+
+    python -m began_fast.sample CKPT --caption "a large blue disc in the centre" --caption "..."
+    python -m began_fast.sample CKPT --captions captions.txt       # one caption a line
+
+writes caption-01.png, ... (`count` samples of each caption) and captions.png (a row of
+each, the caption beside it).
 """
 import math
 import os
 import sys
+import warnings
 
 import torch
 
@@ -18,6 +27,12 @@ from began_fast.config import DEVICES, OneLineParser, OptionError, Options, one_
 from began_fast.devices import pick_device
 from began_fast.images import save_grid
 from began_fast.models import generator_from_checkpoint, sample_z
+from began_fast.models.dfgan import generator_input
+from began_fast.text.sentence_encoder import SentenceEncoder
+from began_fast.text.store import EncoderFileError, from_payload
+from began_fast.text.vocabulary import VocabularyError
+
+OVERVIEW_COLUMNS = 8
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -38,11 +53,16 @@ def parse_args(argv):
     p.add_argument("--pairs", type=int, default=8, help="rows of interpolation.png (default: 8)")
     p.add_argument("--frames", type=int, default=10, help="images per interpolation row (default: 10)")
     p.add_argument("--seed", type=int, default=0, help="seed for z (default: 0)")
+    p.add_argument("--caption", action="append", default=[], help="dfgan: a caption to draw; repeat for more")
+    p.add_argument("--captions", metavar="FILE", help="dfgan: a UTF-8 text file, one caption a line")
+    p.add_argument("--strict", action="store_true", help="dfgan: a word the text encoder does not know is "
+                   "an error (default: a warning, and the word is left out)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto (cuda when present)")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
     args = parse_args(argv)
     for name in ("count", "pairs", "frames"):
         if getattr(args, name) < (2 if name == "frames" else 1):
@@ -65,6 +85,12 @@ def main(argv=None) -> int:
 
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     gen = torch.Generator().manual_seed(args.seed)
+    if "text" in payload or args.caption or args.captions:
+        try:
+            return from_captions(args, payload, G, prior, device, gen, out)
+        except (OptionError, EncoderFileError, VocabularyError) as e:
+            print(one_line(f"error: {e}"), file=sys.stderr)
+            return 2
     z = sample_z(args.count, opts.latent, generator=gen, prior=prior)
     ends = sample_z(2 * args.pairs, opts.latent, generator=gen, prior=prior).view(2, args.pairs, opts.latent)
     walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
@@ -78,6 +104,48 @@ def main(argv=None) -> int:
                        "folder you can write to"), file=sys.stderr)
         return 1
     print(f"wrote samples.png and interpolation.png to {out} (step {payload['step']})")
+    return 0
+
+
+def read_captions(args) -> list:
+    """The captions of --caption and --captions FILE; OptionError when there are none."""
+    captions = list(args.caption)
+    if args.captions:
+        try:
+            with open(args.captions, encoding="utf-8") as f:
+                captions += [line.strip() for line in f if line.strip()]
+        except (OSError, UnicodeDecodeError) as e:
+            raise OptionError(f"--captions {args.captions}: cannot read it as UTF-8 text ({getattr(e, 'strerror', None) or e})")
+    if not captions:
+        raise OptionError("a DF-GAN checkpoint draws from captions: give --caption TEXT or --captions FILE")
+    return captions
+
+
+def from_captions(args, payload, G, prior, device, gen, out) -> int:
+    """A DF-GAN checkpoint's grids, one per caption, and one overview with a row each."""
+    if "text" not in payload:
+        raise OptionError("--caption and --captions need a DF-GAN checkpoint (--model dfgan); this one has no "
+                          "text encoder")
+    captions = read_captions(args)
+    text, _, vocabulary, _ = from_payload(payload["text"], "the checkpoint's text encoder")
+    sentences = SentenceEncoder(text, vocabulary, device).encode(captions, strict=args.strict)
+    latent = G.latent
+    columns = math.ceil(math.sqrt(args.count))
+    rows = []
+    try:
+        os.makedirs(out, exist_ok=True)
+        with torch.no_grad():
+            for number, e in enumerate(sentences, 1):
+                z = sample_z(args.count, latent, generator=gen, prior=prior).to(device)
+                images = G(generator_input(z, e.expand(args.count, -1)))
+                save_grid(images, os.path.join(out, f"caption-{number:02d}.png"), columns)
+                rows.append(images[:OVERVIEW_COLUMNS])
+            save_grid(torch.cat(rows), os.path.join(out, "captions.png"), min(OVERVIEW_COLUMNS, args.count), captions)
+    except OSError as e:
+        print(one_line(f"error: --out {out}: cannot write the grids there ({e.strerror or e}); give a "
+                       "folder you can write to"), file=sys.stderr)
+        return 1
+    print(f"wrote caption-01.png to caption-{len(captions):02d}.png and captions.png to {out} (step {payload['step']})")
     return 0
 
 

@@ -39,11 +39,15 @@ from began_fast.plot import plot_run
 from began_fast.models import build_networks, memory_needed, objective, sample_z
 from began_fast.schedule import PlateauDecay
 from began_fast.step import in_training_shapes, load_optimizer_state, new_state
+from began_fast.text.store import EncoderFileError
+from began_fast.text.vocabulary import VocabularyError
 
 GRID = 64          # images in a sample grid (8 x 8)
+GRID_COLUMNS = 8
 RECON_PAIRS = 16   # real images shown beside BEGAN's reconstructions
 # Bad input of every kind, each reported as a one-line `error: ...` and exit code 2.
-USER_ERRORS = (OptionError, DataError, MetricError, checkpoint.CheckpointError, distributed.DistributedError)
+USER_ERRORS = (OptionError, DataError, MetricError, checkpoint.CheckpointError, distributed.DistributedError,
+               EncoderFileError, VocabularyError)
 
 
 def main(argv=None) -> int:
@@ -143,20 +147,27 @@ class Trainer:
         kernels.use(opts.kernels)                         # the kernel switch, once per run
         self.model = objective(opts.model)
         dataset = self._load_data()
+        self.text = self._text_conditioning(dataset, payload) if getattr(self.model, "CONDITIONED", False) else None
+        if self.text is not None:
+            dataset = self.text.images       # an image folder: the images with captions
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
         distributed.broadcast_module_(self.dist, G, D)     # every rank starts from rank 0's weights
         if self.dist.world > 1:      # then each rank draws its own z and batches
             torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
-        data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world)
+        data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world,
+                            sentences=self.text.sentences if self.text else None)
         self.state = new_state(G, D, data, opts, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
         self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
+        self.grid_captions = None      # DF-GAN: one caption per grid row, written beside it
+        if self.text is not None:
+            self.fixed_z, self.grid_captions = self.text.grid(self.fixed_z, fixed, GRID_COLUMNS)
         self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
-        self.evaluator, self.metrics_z = self._new_evaluator(dataset, fixed)
+        self.evaluator, self.metrics_z, self.metrics_wanted = self._new_evaluator(dataset, fixed)
         self.latest_metrics = ""
         self.step, self.elapsed = 0, 0.0
         self.resumed_step, self.resumed_images = 0, 0     # for the global image count
@@ -175,15 +186,35 @@ class Trainer:
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
         self.out_of_time = False     # --time-limit reached (every rank agrees at a log interval)
 
+    def _text_conditioning(self, dataset, payload):
+        """DF-GAN's captions and frozen text encoder: the checkpoint's when resuming, else
+        pre-trained on these captions (once per machine, cached) or the --text-encoder file."""
+        from began_fast.text.conditioning import TextConditioning
+        bar = lambda it, total: tqdm(it, total=total, desc="pre-training the text encoder", unit="batch",
+                                    leave=False, disable=None if self.dist.main else True)
+        log = lambda line: print(f"text encoder: {line}", file=sys.stderr) if self.dist.main else None
+        with distributed.local_main_first(self.dist):     # one pre-training per machine; the others read its cache
+            text = TextConditioning(dataset, self.opts, self.device, payload and payload.get("text"), bar, log)
+        if self.dist.main and payload is None:
+            report = text.text.report
+            accuracy = f", held-out matching accuracy {report['accuracy']:.3f}" if "accuracy" in report else ""
+            print(f"text encoder: {text.text.path}{accuracy}", file=sys.stderr)
+        return text
+
     def _new_evaluator(self, dataset, fixed: torch.Generator):
-        """(Evaluator or None, this rank's share of the evaluations' fixed z). The evaluator
-        lives on rank 0, which scores the samples every rank generates; its one-time set-up
-        (the shapes classifier, real statistics, the ceiling; cached) happens here."""
+        """(Evaluator or None, this rank's share of the evaluations' fixed z, and for DF-GAN
+        the attributes of every sample's caption). The evaluator lives on rank 0, which
+        scores the samples every rank generates; its one-time set-up (the shapes
+        classifier, real statistics, the ceiling; cached) happens here."""
         names = metric_names(self.opts)
         if not names:
-            return None, None
+            return None, None, None
         share = -(-self.opts.metrics_samples // self.dist.world)
         z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.PRIOR)
+        wanted = None
+        if self.text is not None:
+            z, wanted = self.text.evaluation(z, fixed)
+            wanted = wanted and {k: v[:self.opts.metrics_samples] for k, v in wanted.items()}
         evaluator = None
         if self.dist.main:
             from began_fast.metrics.evaluate import Evaluator     # torch-fidelity only if asked for
@@ -191,7 +222,7 @@ class Trainer:
                                   inception_weights=self.opts.inception_weights)
             print(f"metrics: {', '.join(names)} every {self.opts.metrics_every} steps on {self.opts.metrics_samples} "
                   f"samples; set-up took {evaluator.setup_seconds:.1f} s", file=sys.stderr)
-        return evaluator, z[self.dist.rank * share:(self.dist.rank + 1) * share].to(self.device)
+        return evaluator, z[self.dist.rank * share:(self.dist.rank + 1) * share].to(self.device), wanted
 
     def _load_data(self):
         if self.opts.data is None:
@@ -213,6 +244,7 @@ class Trainer:
             "buffers": {name: t.cpu() for name, t in s.buffers.items()},
             "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
             "world": self.dist.world, "images": self._images(),
+            **({"text": self.text.payload} if self.text is not None else {}),
         }
 
     def _images(self) -> int:
@@ -421,7 +453,7 @@ class Trainer:
         gathered = distributed.all_gather_object(self.dist, images)
         if not self.dist.main:
             return
-        values = self.evaluator.score(torch.cat(gathered)[:self.opts.metrics_samples])
+        values = self.evaluator.score(torch.cat(gathered)[:self.opts.metrics_samples], self.metrics_wanted)
         result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling}
         from began_fast.metrics.evaluate import metrics_line
         append_line(os.path.join(self.run_dir, run_folder.METRICS),
@@ -437,7 +469,8 @@ class Trainer:
         if hasattr(self.model, "extra_grids"):
             grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
-            save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), columns=8)
+            labels = self.grid_captions if name == "samples" else None
+            save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), GRID_COLUMNS, labels)
         with contextlib.suppress(LogError):     # nothing logged yet (a grid before the first line)
             plot_run(self.run_dir)
 

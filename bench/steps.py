@@ -14,6 +14,7 @@ from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.devices import configure_math, sync
 from began_fast.models import build_networks, objective
+from began_fast.models.dfgan_nets import SENTENCE
 from began_fast.step import new_state
 
 
@@ -34,8 +35,12 @@ def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.d
                               latent=cfg.latent, channels=cfg.channels, precision=precision, batch=batch,
                               backend=backend, **layout)
     G, D = build_networks(opts, device)
-    data = DeviceImages(_images(cfg.size, cfg.channels), device)
-    return new_state(G, D, data, opts)
+    images = _images(cfg.size, cfg.channels)
+    # A text-conditioned model (DF-GAN) draws sentence vectors with its images; their values
+    # do not change the step's cost, so random ones stand in for a text encoder's.
+    sentences = (torch.randn(len(images), 1, SENTENCE), torch.ones(len(images), dtype=torch.long)) \
+        if getattr(objective(cfg.model), "CONDITIONED", False) else None
+    return new_state(G, D, DeviceImages(images, device, sentences=sentences), opts)
 
 
 FLOP_COUNTS = {}   # (cfg, batch) -> FLOPs of one step

@@ -39,7 +39,7 @@ def final_state(run_dir):
 
 
 def assert_same_final_state(a_run, b_run):
-    """Weights, both Adam states, k_t, the stats buffer, lr decay and RNG states equal, bit for bit."""
+    """Weights, both Adam states, the model's buffers (BEGAN's k_t), the stats buffer, lr decay and RNG states equal, bit for bit."""
     a, b = final_state(a_run), final_state(b_run)
     assert a["step"] == b["step"] and a["images"] == b["images"] and a["decay"] == b["decay"]
     for net in ("G", "D"):
@@ -47,7 +47,8 @@ def assert_same_final_state(a_run, b_run):
     for opt in ("opt_g", "opt_d"):
         for i, state in a[opt]["state"].items():
             assert all(torch.equal(state[key], b[opt]["state"][i][key]) for key in ("exp_avg", "exp_avg_sq")), opt
-    assert torch.equal(a["buffers"]["k"], b["buffers"]["k"]) and torch.equal(a["stats"], b["stats"])
+    assert a["buffers"].keys() == b["buffers"].keys() and torch.equal(a["stats"], b["stats"])
+    assert all(torch.equal(t, b["buffers"][name]) for name, t in a["buffers"].items())
     assert torch.equal(a["rng_ranks"][0]["cpu"], b["rng_ranks"][0]["cpu"])
     timing = {"images_per_s", "time"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]

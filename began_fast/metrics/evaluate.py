@@ -18,9 +18,11 @@ from began_fast.images import quantize
 from began_fast.metrics import cache, inception
 from began_fast.metrics.classifier import VERSION
 from began_fast.metrics.distances import frechet_distance, moments, prdc
+from began_fast.metrics.faithfulness import faithfulness
 from began_fast.metrics.modes import histogram, mode_metrics
 from began_fast.metrics.names import GROUPS, MetricError, family, parse_metrics
 from began_fast.metrics.readout import read
+from began_fast.text.shape_captions import attributes
 
 SAMPLES = 1000     # samples per evaluation: the classes' shares and PRDC are stable from here
 MIN_SAMPLES = 10   # the k-NN metrics need more than k = 5 points in each set
@@ -50,6 +52,10 @@ class Evaluator:
             metrics = parse_metrics(metrics)
         self.metrics = tuple(metrics) if metrics else default_metrics(data)
         self.shapes, self.inception = family(self.metrics, "shapes"), family(self.metrics, "inception")
+        self.captions = family(self.metrics, "captions")
+        if self.captions and not data.labels:
+            raise MetricError(f"{', '.join(self.captions)}: caption faithfulness needs the built-in shapes' "
+                              "captions, whose attributes are known; leave it out for an image folder")
         if self.shapes and not data.labels:
             raise MetricError(f"{', '.join(self.shapes)}: the shapes metrics need the built-in shapes, whose "
                               "classes are known; for an image folder use --metrics fid,kid")
@@ -66,28 +72,30 @@ class Evaluator:
         self.inception_weights, self.inception_extractor = inception_weights, inception_extractor
         self.classifier_report = None
         with _own_random_state(self.device):
-            if self.shapes:
+            if self.shapes or self.captions:
                 size, channels = data.images.shape[-1], data.images.shape[1]
                 self.classifier, self.classifier_report = cache.shapes_classifier(size, channels, cache_dir, self.device)
-                self.real = cache.real_statistics(data, self.classifier, cache_dir, self.device, batch)
+                if self.shapes:
+                    self.real = cache.real_statistics(data, self.classifier, cache_dir, self.device, batch)
             self.ceiling = self._ceiling()
         self.setup_seconds = time.perf_counter() - start
 
-    def __call__(self, generate) -> dict:
+    def __call__(self, generate, wanted: dict | None = None) -> dict:
         """Draw `samples` images from generate(n) (floats in [-1, 1], [n, C, S, S]) and score
-        them: {'samples', 'seconds', 'values', 'ceiling', 'classifier'}."""
+        them: {'samples', 'seconds', 'values', 'ceiling', 'classifier'}. wanted: as score's."""
         start = time.perf_counter()
         with torch.no_grad(), _own_random_state(self.device):
             chunks = []
             for first in range(0, self.samples, self.batch):
                 chunks.append(quantize(generate(min(self.batch, self.samples - first))).cpu())
-            values = self.score(torch.cat(chunks))
+            values = self.score(torch.cat(chunks), wanted)
         return {"samples": self.samples, "seconds": time.perf_counter() - start, "values": values,
                 "ceiling": self.ceiling, "classifier": self.classifier_report}
 
-    def score(self, images: torch.Tensor) -> dict:
+    def score(self, images: torch.Tensor, wanted: dict | None = None) -> dict:
         """Every asked metric of uint8 images [N, C, S, S] (generated here, or gathered from
-        several processes) against the data set, in the order asked."""
+        several processes) against the data set, in the order asked. wanted: for the caption
+        metrics, the attributes of each sample's caption (shape_captions.attributes)."""
         expected = self.data.images.shape[1:]
         if tuple(images.shape[1:]) != tuple(expected):
             raise MetricError(f"samples of shape {tuple(images.shape[1:])} cannot be compared with data of "
@@ -96,6 +104,10 @@ class Evaluator:
         with _own_random_state(self.device):
             if self.shapes:
                 values.update(self._shapes_scores(images))
+            if self.captions:
+                if wanted is None:
+                    raise MetricError("caption faithfulness needs samples generated from captions (--model dfgan)")
+                values.update(faithfulness(read(self.classifier, images, self.device, self.batch), wanted))
             if self.inception:
                 values.update(self._inception_scores(images, self.inception))
         return {name: values[name] for name in self.metrics}
@@ -122,6 +134,10 @@ class Evaluator:
         if self.shapes:
             scores.update(cache.ceiling(self.data, f"shapes-v{VERSION}-n{self.samples}", self.cache_dir,
                                         lambda: self._shapes_scores(held_out())))
+        if self.captions:        # real images against their own captions' attributes
+            real = held_out_shapes(self.data, self.samples)
+            scores.update(faithfulness(read(self.classifier, torch.from_numpy(real.images), self.device, self.batch),
+                                       attributes(real.labels)))
         if self.inception:
             scores.update(cache.ceiling(self.data, f"{self.inception_extractor}-n{self.samples}", self.cache_dir,
                                         lambda: self._inception_scores(held_out(), GROUPS["inception"])))
@@ -147,12 +163,20 @@ def held_out_images(data: ImageSet, count: int) -> np.ndarray:
     from a seed derived from the data identity; for an image folder, which has no unseen
     images, `count` of its own images (so there the ceiling is real against real, not
     held out)."""
-    seed = int(hashlib.sha256(f"held-out:{data.identity}".encode()).hexdigest()[:12], 16)
     if data.labels:
-        _, channels, size, _ = data.images.shape
-        return builtin_shapes(count, size, channels, seed).images
-    pick = np.random.default_rng(seed).permutation(len(data.images))[:count]
+        return held_out_shapes(data, count).images
+    pick = np.random.default_rng(held_out_seed(data)).permutation(len(data.images))[:count]
     return data.images[np.sort(pick)]
+
+
+def held_out_shapes(data: ImageSet, count: int) -> ImageSet:
+    """Fresh built-in shapes, with labels, of the built-in data set `data`'s size and channels."""
+    _, channels, size, _ = data.images.shape
+    return builtin_shapes(count, size, channels, held_out_seed(data))
+
+
+def held_out_seed(data: ImageSet) -> int:
+    return int(hashlib.sha256(f"held-out:{data.identity}".encode()).hexdigest()[:12], 16)
 
 
 def _own_random_state(device: torch.device):

@@ -11,8 +11,9 @@ class MetricError(ValueError):
 class Metric:
     name: str
     unit: str
-    better: str          # "higher" or "lower"
-    family: str          # "shapes" (the built-in data's classifier) or "inception" (torch-fidelity)
+    better: str          # "higher", "lower", or "reference" (a level to read another metric beside)
+    family: str          # "shapes" (the built-in data's classifier), "captions" (the same, against
+                         # DF-GAN's captions) or "inception" (torch-fidelity)
     meaning: str
 
 
@@ -29,6 +30,16 @@ METRICS = {m.name: m for m in (
     Metric("recall", "share", "higher", "shapes", "real images inside the samples' k-NN balls"),
     Metric("density", "ratio", "higher", "shapes", "real k-NN balls around each sample, over k: about 1 for real data"),
     Metric("coverage", "share", "higher", "shapes", "real images whose k-NN ball holds a sample"),
+    Metric("faithful", "share", "higher", "captions",
+           "samples whose shape, colour, size and position all match their caption (dfgan, built-in data)"),
+    Metric("faithful_shape", "share", "higher", "captions", "samples of their caption's shape"),
+    Metric("faithful_colour", "share", "higher", "captions", "samples of their caption's colour"),
+    Metric("faithful_size", "share", "higher", "captions", "samples of their caption's size (thirds)"),
+    Metric("faithful_position", "share", "higher", "captions", "samples at their caption's place (3 x 3 cells)"),
+    Metric("chance", "share", "reference", "captions",
+           "faithful against other samples' captions: the chance level to read faithful beside"),
+    *(Metric(f"chance_{a}", "share", "reference", "captions", f"faithful_{a} against other samples' captions")
+      for a in ("shape", "colour", "size", "position")),
     Metric("fid", "Inception units^2", "lower", "inception", "Frechet Inception distance (torch-fidelity)"),
     Metric("kid", "poly-kernel MMD^2", "lower", "inception", "kernel Inception distance, mean of 100 subsets"),
 )}
@@ -36,6 +47,8 @@ METRICS = {m.name: m for m in (
 GROUPS = {
     "shapes": tuple(n for n, m in METRICS.items() if m.family == "shapes"),
     "prdc": ("precision", "recall", "density", "coverage"),
+    "captions": ("faithful", "faithful_shape", "faithful_colour", "faithful_size", "faithful_position",
+                 "chance", "chance_shape", "chance_colour", "chance_size", "chance_position"),
     "inception": ("fid", "kid"),
     "all": tuple(METRICS),
 }

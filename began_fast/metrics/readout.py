@@ -18,15 +18,19 @@ CONFIDENT = 0.5
 class Readout:
     features: torch.Tensor    # [N, 128] float32
     labels: torch.Tensor      # [N] int64: a class index, or NONE (no shape, or none confident)
+    size: torch.Tensor        # [N] int64: the likeliest size bin (data.size_bins)
+    position: torch.Tensor    # [N] int64: the likeliest position cell (data.position_cells)
 
 
 @torch.no_grad()
 def read(classifier: ShapesClassifier, images: torch.Tensor, device, batch: int) -> Readout:
     """uint8 images [N, C, S, S], anywhere -> their Readout, on the CPU."""
-    features, labels = [], []
+    features, labels, size, position = [], [], [], []
     for chunk in images.split(batch):
-        feats, logits, _, _ = classifier(to_signed_unit(chunk.to(device)))
+        feats, logits, size_logits, position_logits = classifier(to_signed_unit(chunk.to(device)))
         best, label = F.softmax(logits.float(), dim=1).max(dim=1)
         features.append(feats.float().cpu())
         labels.append(torch.where(best >= CONFIDENT, label, NONE).cpu())
-    return Readout(torch.cat(features), torch.cat(labels))
+        size.append(size_logits.argmax(dim=1).cpu())
+        position.append(position_logits.argmax(dim=1).cpu())
+    return Readout(*(torch.cat(parts) for parts in (features, labels, size, position)))

@@ -16,10 +16,11 @@ from began_fast.config import Options
 
 # --model -> the file of its objective. dcgan and gan share one: DCGAN trains GAN's
 # objective on its networks, and `gan` is that objective with its loss to choose.
-OBJECTIVES = {"began": "began", "dcgan": "gan", "gan": "gan", "wgan": "wgan", "wgan-gp": "wgan_gp"}
+OBJECTIVES = {"began": "began", "dcgan": "gan", "gan": "gan", "wgan": "wgan", "wgan-gp": "wgan_gp",
+              "dfgan": "dfgan"}
 # --arch -> (the file of its networks, what its build() takes)
 ARCHITECTURES = {"began": ("began_nets", {}), "dcgan": ("dcgan", {"batch_norm": True}),
-                 "dcgan-nobn": ("dcgan", {"batch_norm": False})}
+                 "dcgan-nobn": ("dcgan", {"batch_norm": False}), "dfgan": ("dfgan_nets", {})}
 
 
 def objective(model: str):

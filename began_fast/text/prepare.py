@@ -47,6 +47,11 @@ class TextData:
     path: str                    # the encoder file
     report: dict                 # its pre-training report (held-out accuracy, ...); {} when imported
 
+    def payload(self) -> dict:
+        """The encoders and vocabulary as store.payload: what a checkpoint embeds."""
+        return store.payload(self.encoder.model, self.image_encoder, self.encoder.vocabulary,
+                             self.captions.identity, self.report)
+
 
 def captioned(data: ImageSet) -> Captioned:
     """The built-in shapes with captions written from their labels (seeded by the data's
@@ -80,16 +85,21 @@ def pretrain_and_save(data: Captioned, path: str, settings: Settings, device, pr
 
 def prepare_text(data: ImageSet, cache_dir: str | None = None, device="cpu", settings: Settings | None = None,
                  progress=None, log=None, encoder_file: str | None = None,
-                 vocabulary_file: str | None = None) -> TextData:
+                 vocabulary_file: str | None = None, saved: dict | None = None) -> TextData:
     """Captions, their word indices and the frozen sentence encoder for `data`.
 
     The encoder: `encoder_file` when given (a file pretrain_text wrote, or with
     `vocabulary_file` an AttnGAN/DF-GAN text encoder: store.from_attngan); else the one
     cached for these captions under cache_dir/text, pre-trained there first when there is
-    none (settings: pretrain.Settings; progress, log: as pretrain takes them)."""
+    none (settings: pretrain.Settings; progress, log: as pretrain takes them). `saved`: a
+    checkpoint's embedded encoders (TextData.payload), which a resumed run keeps."""
     data = captioned(data)
     image, report = None, {}
-    if encoder_file and vocabulary_file:
+    if saved is not None:
+        path = "the checkpoint's text encoder"
+        text, image, vocabulary, rest = store.from_payload(saved, path)
+        report = rest["report"]
+    elif encoder_file and vocabulary_file:
         path = encoder_file
         text, vocabulary = store.from_attngan(encoder_file, vocabulary_file)
     elif encoder_file:

@@ -29,25 +29,35 @@ def cache_path(identity: str, cache_dir: str | None) -> str:
     return os.path.join(cache_dir or default_cache_dir(), "text", f"damsm-{file_name(identity)}-v{VERSION}.pt")
 
 
-def save(path: str, text: TextEncoder, image: ImageEncoder | None, vocabulary: Vocabulary, identity: str,
-         report: dict) -> None:
+def payload(text: TextEncoder, image: ImageEncoder | None, vocabulary: Vocabulary, identity: str,
+            report: dict) -> dict:
+    """The encoders as a dict of tensors and plain values: the file's content, and what a
+    DF-GAN checkpoint embeds so that it samples from captions on its own."""
     sizes = {"vocabulary": len(vocabulary), "embedding": text.embedding.embedding_dim,
              "sentence": 2 * text.rnn.hidden_size, "layers": text.rnn.num_layers}
     if image is not None:
         sizes.update(channels=image.channels, size=image.size, width=image.width)
-    payload = {"format": FORMAT, "sizes": sizes, "vocabulary": vocabulary.to_dict(), "captions": identity,
-               "report": report, "text_encoder": _cpu(text.state_dict()),
-               "image_encoder": None if image is None else _cpu(image.state_dict())}
+    return {"format": FORMAT, "sizes": sizes, "vocabulary": vocabulary.to_dict(), "captions": identity,
+            "report": report, "text_encoder": _cpu(text.state_dict()),
+            "image_encoder": None if image is None else _cpu(image.state_dict())}
+
+
+def save(path: str, text: TextEncoder, image: ImageEncoder | None, vocabulary: Vocabulary, identity: str,
+         report: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with atomic_write(path, durable=True) as f:
-        torch.save(payload, f)
+        torch.save(payload(text, image, vocabulary, identity, report), f)
 
 
 def load(path: str) -> tuple[TextEncoder, ImageEncoder | None, Vocabulary, dict]:
     """(text encoder, image encoder or None, vocabulary, the rest of the file: 'captions',
     'report'), the encoders in eval mode on the CPU; EncoderFileError when the file
     cannot be used."""
-    payload = _read(path)
+    return from_payload(_read(path), path)
+
+
+def from_payload(payload, path: str) -> tuple[TextEncoder, ImageEncoder | None, Vocabulary, dict]:
+    """load's result from a payload() dict read from `path` (a file or a checkpoint)."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise EncoderFileError(f"{path}: not a text-encoder file of this project; give one that "
                                "python -m began_fast.pretrain_text wrote")
