@@ -24,6 +24,7 @@ from began_fast.evaluate import main as evaluate_main
 from began_fast.sample import main as sample_main
 from began_fast.train import main
 from tests.helpers import TINY, assert_same_final_state, only_run_dir, read_stats, run_cli
+from tests.test_distributed import torchrun
 
 # DF-GAN on the built-in captions; the text encoder is pre-trained by the first run and cached.
 DFGAN = [*TINY, "--model", "dfgan", "--latent", "8", "--builtin-count", "60"]
@@ -203,3 +204,12 @@ def test_impossible_dfgan_options_are_refused(tmp_path, args, fragment, capsys):
     assert main([*TINY, "--out", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_dfgan_under_torchrun_pretrains_once_and_counts_the_global_batch(tmp_path, cache):
+    result = torchrun("--model", "dfgan", *TINY, "--cache-dir", cache, "--steps", "4", "--log-every", "2",
+                      "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = only_run_dir(tmp_path)
+    assert [s["images"] for s in read_stats(run)] == [2 * 4 * 2, 4 * 4 * 2]      # steps x batch x processes
+    assert "text" in checkpoint.load(checkpoint.in_run(run)[-1])
