@@ -284,9 +284,15 @@ class DeviceImages:
         right. Device ops only, like sample."""
         device = self.images.device
         index = torch.randint(self.count, (batch,), device=device)
-        which = (torch.rand(batch, device=device) * self.sentence_counts[index]).long()
+        which = draw_below(self.sentence_counts[index])
         x = to_signed_unit(self.images.index_select(0, index)).contiguous(memory_format=memory_format)
         return x, self.sentences[index, which]
+
+
+def draw_below(counts: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A uniform random integer below each of `counts` (int [B], on its device): which of
+    an image's captions to take. Device ops only."""
+    return (torch.rand(counts.shape, device=counts.device, generator=generator) * counts).long()
 
 
 def to_signed_unit(images: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from began_fast.data import draw_below
 from began_fast.text.vocabulary import Vocabulary
 
 
@@ -47,8 +48,7 @@ class CaptionSet:
     def pick(self, index: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One caption number per image in `index` (int [B] on this set's device), uniform
         over each image's own captions. Device ops only: no host read."""
-        u = torch.rand(index.shape, device=self.counts.device, generator=generator)
-        return (u * self.counts[index]).long()
+        return draw_below(self.counts[index], generator)
 
     def take(self, index: torch.Tensor, which: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(tokens [B, L], lengths [B]) of caption `which` of image `index`."""

@@ -5,6 +5,7 @@ checkpoint embeds.
 """
 import torch
 
+from began_fast.data import draw_below
 from began_fast.models.dfgan import generator_input
 from began_fast.text.prepare import prepare_text
 from began_fast.text.shape_captions import attributes
@@ -29,8 +30,7 @@ class TextConditioning:
     def _draw(self, count: int, generator: torch.Generator, first_only: bool = False) -> tuple:
         """(image indices, caption numbers) of `count` random captions."""
         index = torch.randint(len(self.images.images), (count,), generator=generator)
-        which = torch.zeros_like(index) if first_only else \
-            (torch.rand(count, generator=generator) * self.text.captions.counts[index]).long()
+        which = torch.zeros_like(index) if first_only else draw_below(self.text.captions.counts[index], generator)
         return index, which
 
     def grid(self, z: torch.Tensor, generator: torch.Generator, columns: int) -> tuple:
