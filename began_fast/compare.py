@@ -4,13 +4,16 @@ and put their speed and sample quality side by side.
     python -m began_fast.compare --images 200000                  # every model, same images seen
     python -m began_fast.compare --seconds 300 --models began,dcgan   # the same training time
     python -m began_fast.compare --images 200000 -- --size 32         # after --: options for every run
+    python -m began_fast.compare --seconds 300 --data ~/digits -- --channels 1   # a folder of class subfolders
 
 Each model trains by `python -m began_fast.train` with its own paper's defaults (the
-device's column), the same data and seed, the shapes metrics evaluated about eight times
-along the way, into OUT/runs/<model>. An interrupted comparison resumes each unfinished
-run. Writes OUT/comparison.md (one table: images/s, every metric's final value beside
-the real data's ceiling, whether and when a model collapsed onto a few classes),
-OUT/comparison.json and OUT/samples-<model>.png (the last grid, enlarged).
+device's column), the same data and seed, the class metrics evaluated about eight times
+along the way, into OUT/runs/<model>. The data: the built-in shapes, or with --data an
+image folder of class subfolders (DIR/CLASS/*.png), whose own classifier the metrics use.
+An interrupted comparison resumes each unfinished run. Writes OUT/comparison.md (one
+table: images/s, every metric's final value beside the real data's ceiling, whether and
+when a model collapsed onto a few classes), OUT/comparison.json and OUT/samples-<model>.png
+(the last grid, enlarged).
 """
 import argparse
 import json
@@ -23,6 +26,7 @@ import time
 from began_fast import checkpoint
 from began_fast.config import MODELS, OneLineParser, OptionError, apply_device_defaults, one_line
 from began_fast.config import parse_args as parse_train_args
+from began_fast.data import DataError, folder_classes, list_images
 from began_fast.files import LogError, atomic_write, read_jsonl
 from began_fast.metrics.names import GROUPS, METRICS
 
@@ -30,14 +34,18 @@ from began_fast.metrics.names import GROUPS, METRICS
 DEFAULT_MODELS = tuple(m for m in MODELS if m != "dfgan")
 
 EVALUATIONS = 8          # evaluations per run, so that a collapse shows when it happens
-COLLAPSED = 2 / 24       # mode coverage at or below this: two of the 24 (shape, colour) classes...
-SHAPES = 0.25            # ...while at least this share of the samples are shapes at all (else
-                         # the samples are not shapes yet, which is not a collapse)
+COLLAPSED = 2            # mode coverage at or below this many of the data's classes...
+SHAPES = 0.25            # ...while at least this share of the samples are of some class (else
+                         # the samples are not shapes or digits yet, which is not a collapse)
+SHAPES_CLASSES = 24      # the built-in shapes' (shape, colour) classes: metrics lines written
+                         # before they said how many classes there are
 
 
 def parse_args(argv):
     p = OneLineParser(prog="python -m began_fast.compare", allow_abbrev=False,
-                      description="Train several models for the same budget and tabulate speed and sample quality.")
+                      description="Train several models for the same budget and tabulate speed and sample quality "
+                                  "(the class metrics), on the built-in shapes or on an image folder of class "
+                                  "subfolders (--data).")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help=f"comma-separated, of {','.join(MODELS)} (default: {','.join(DEFAULT_MODELS)})")
     budget = p.add_mutually_exclusive_group(required=True)
@@ -46,6 +54,9 @@ def parse_args(argv):
     p.add_argument("--out", default="comparison", help="folder for the runs and the table (default: comparison)")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: auto")
+    p.add_argument("--data", metavar="DIR", help="train on this image folder of class subfolders (DIR/CLASS/*.png, "
+                   "e.g. written by python -m began_fast.digits; grey ones want -- --channels 1) instead of the "
+                   "built-in shapes; the same as -- --data DIR")
     p.add_argument("train_options", nargs=argparse.REMAINDER,
                    help="after --: options passed to every `python -m began_fast.train` run")
     args = p.parse_args(argv)
@@ -56,7 +67,19 @@ def parse_args(argv):
     if (args.images or 1) < 1 or (args.seconds or 1) <= 0:
         p.error("--images and --seconds must be positive")
     args.train_options = [a for a in args.train_options if a != "--"]
+    if args.data is not None:
+        if any(a == "--data" or a.startswith("--data=") for a in args.train_options):
+            p.error("--data is given twice, before and after --; give it once")
+        args.train_options += ["--data", args.data]
     return args
+
+
+def check_classes(train_options: list) -> None:
+    """Refuse, before training anything, an image folder the class metrics cannot measure."""
+    opts, _ = parse_train_args(train_options)
+    if opts.data is not None and folder_classes(opts.data, list_images(opts.data)) is None:
+        raise DataError(f"--data {opts.data}: compare judges the models by the class metrics, which need a folder "
+                        "of class subfolders (DIR/CLASS/*.png, at least 2, nothing beside them); this one is not")
 
 
 def batch_of(model: str, train_options: list, device_type: str) -> int:
@@ -79,7 +102,7 @@ def run_model(model: str, args, device_type: str) -> str:
         cmd = ["--resume", "auto", "--out", parent, *budget]
     else:
         cmd = ["--model", model, "--out", parent, "--seed", str(args.seed), "--device", args.device,
-               "--metrics", "shapes", *cadence, *budget, *args.train_options]
+               "--metrics", "classes", *cadence, *budget, *args.train_options]
     print(f"== {model}: python -m began_fast.train {' '.join(cmd)}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "began_fast.train", *cmd])
@@ -92,12 +115,12 @@ def run_model(model: str, args, device_type: str) -> str:
 
 
 def collapsed(row: dict) -> bool:
-    """Shapes, but of two (shape, colour) classes or fewer."""
-    return row["modes"] <= COLLAPSED + 1e-9 and row["recognised"] >= SHAPES
+    """Samples of some class, but of two of the data's classes or fewer."""
+    return row["modes"] <= COLLAPSED / row.get("classes", SHAPES_CLASSES) + 1e-9 and row["recognised"] >= SHAPES
 
 
 def collapse(rows: list) -> str:
-    """When the model's samples were shapes of two classes or fewer: 'no', 'from step S' (and
+    """When the model's samples were of two classes or fewer: 'no', 'from step S' (and
     never more after), or 'at step S, recovered by T'."""
     low = [r for r in rows if collapsed(r)]
     if not low:
@@ -118,12 +141,13 @@ def summary(model: str, run: str) -> dict:
     last = metrics[-1]
     return {"model": model, "run": run, "steps": stats[-1]["step"], "images": stats[-1]["images"],
             "seconds": stats[-1]["time"], "images_per_s": speeds[len(speeds) // 2] if speeds else None,
-            "metrics": {name: last[name] for name in GROUPS["shapes"] if name in last},
-            "ceiling": last.get("ceiling", {}), "collapse": collapse(metrics)}
+            "metrics": {name: last[name] for name in GROUPS["classes"] if name in last},
+            "ceiling": last.get("ceiling", {}), "classes": last.get("classes", SHAPES_CLASSES),
+            "collapse": collapse(metrics)}
 
 
 def table(rows: list) -> str:
-    names = [n for n in GROUPS["shapes"] if n in rows[0]["metrics"]]
+    names = [n for n in GROUPS["classes"] if n in rows[0]["metrics"]]
     head = ["model", "images", "steps", "training", "img/s", *names, "collapsed"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     fmt = lambda v: f"{v:.1f}" if abs(v) >= 100 else f"{v:.3f}"
@@ -134,8 +158,8 @@ def table(rows: list) -> str:
     ceiling = rows[0]["ceiling"]
     lines.append("| real data (ceiling) | | | | | " + " | ".join(fmt(ceiling[n]) for n in names) + " | |")
     better = ", ".join(f"{n} {METRICS[n].better}" for n in names)
-    return "\n".join(lines) + (f"\n\nBetter: {better}. Collapsed: at least {SHAPES:.0%} of the samples are "
-                                "shapes, of 2 of the 24 (shape, colour) classes or fewer.")
+    return "\n".join(lines) + (f"\n\nBetter: {better}. Collapsed: at least {SHAPES:.0%} of the samples are of "
+                                f"some class, of {COLLAPSED} of the {rows[0]['classes']} classes or fewer.")
 
 
 def enlarged_grid(run: str, out: str, model: str, scale: int = 3) -> str | None:
@@ -157,6 +181,7 @@ def main(argv=None) -> int:
     try:
         import torch
         device_type = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+        check_classes(args.train_options)
         os.makedirs(args.out, exist_ok=True)
         rows = []
         for model in args.models:
@@ -168,7 +193,7 @@ def main(argv=None) -> int:
             f.write(text + "\n")
         with atomic_write(os.path.join(args.out, "comparison.json"), "w") as f:
             json.dump(rows, f, indent=2)
-    except (OptionError, LogError, OSError) as e:
+    except (OptionError, DataError, LogError, OSError) as e:
         print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
     print(text)

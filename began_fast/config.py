@@ -85,7 +85,7 @@ MODEL_DEFAULTS = {
                     lr=1e-4, n_critic=5, gp_weight=10.0),
     # DF-GAN: z 100-d Gaussian, the authors' widths (n = 32) and batch; on the CPU 32 px, n 16.
     "dfgan": dict(arch="dfgan", filters=PerDevice(32, 16), latent=100, batch=PerDevice(32, 32), lr=1e-4,
-                  lr_d=4e-4),
+                  lr_d=4e-4, flip=False),
 }
 MODELS = tuple(MODEL_DEFAULTS)
 # The networks: BEGAN's auto-encoder D, or DCGAN's scalar critic with or without batch norm.
@@ -98,8 +98,8 @@ SCALAR_CRITICS = (("dcgan", "dcgan-nobn"), "the other GANs need a scalar critic"
 G_LOSSES = ("nonsaturating", "saturating")
 INITS = ("glorot", "torch")
 # Options that only some models read; giving one to another model is refused.
-MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), lr_patience=("began",), lr_floor=("began",),
-                     skip=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
+MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), latent_constraint=("began",), lr_patience=("began",), lr_floor=("began",),
+                     skip=("began",), vanishing_residual=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
                      clip=("wgan",), gp_weight=("wgan-gp",), text_encoder=("dfgan",), vocabulary=("dfgan",))
 
 
@@ -120,9 +120,11 @@ class Options:
     latent: int = _paper("latent")    # the size of z (and BEGAN's h, D's embedding)
     channels: int = 3
     skip: bool = False
+    vanishing_residual: int = 0      # steps over which the residual carry fades from 1 to 0; 0: off
     tanh: bool = False
     init: str = "glorot"             # BEGAN's weights: glorot, or torch (torch's conv default, N(0, 0.02) Linear)
     crop: str = "center"
+    flip: bool = True                # random horizontal flips of the real batches
     builtin_count: int = _paper("builtin_count")
     batch: int = _paper("batch")
     steps: int = _paper("steps")
@@ -132,6 +134,7 @@ class Options:
     lr_patience: int = 5000
     lr_floor: float = 1e-5
     gamma: float = _paper("gamma")
+    latent_constraint: float = 0.0   # BEGAN-CS's weight on ||z - Enc_D(G(z))||^2; 0: off (the paper)
     lambda_k: float = _paper("lambda_k")
     g_loss: str = "nonsaturating"
     n_critic: int = 5
@@ -147,7 +150,7 @@ class Options:
     log_every: int = _paper("log_every")
     sample_every: int = _paper("sample_every")
     ckpt_every: int = _paper("ckpt_every")
-    metrics: str | None = None       # names or groups; None: "shapes" on the built-in data, none on a folder
+    metrics: str | None = None       # names or groups; None: "classes" where the data has classes, else none
     metrics_every: int = _paper("metrics_every")
     metrics_samples: int = 1000
     inception_weights: str | None = None
@@ -171,7 +174,8 @@ class Options:
         """Options saved by any version: before data_seed existed, --seed also seeded the
         built-in shapes, so an old run's data_seed is its seed; before models other than
         BEGAN, D's lr was lr and the networks BEGAN's."""
-        opts = cls(**{"data_seed": saved.get("seed", 0), **saved})
+        # Before --flip, every model but DF-GAN flipped its real batches.
+        opts = cls(**{"data_seed": saved.get("seed", 0), "flip": saved.get("model") != "dfgan", **saved})
         return dataclasses.replace(opts, lr_d=opts.lr if opts.lr_d is None else opts.lr_d)
 
 
@@ -254,11 +258,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--latent", "size of z (and BEGAN's h, the size of D's embedding)", type=int)
     add("--channels", "3 for RGB, 1 for grey", type=int, choices=(1, 3))
     switch("--skip", "the paper's skip connections in the decoders")
+    add("--vanishing-residual", "the paper's vanishing residuals: each convolution whose output has its "
+        "input's shape starts as the identity and blends into the convolution over this many steps "
+        "(the paper: 16000; 0: off)", type=int, metavar="STEPS")
     switch("--tanh", "squash the decoders' output with tanh")
     add("--init", "the weights at step 0: glorot (uniform, zero biases), or torch (torch's own "
         "conv initialisation, N(0, 0.02) Linear weights, as common BEGAN code has it)", choices=INITS)
     add("--crop", "square crop before resizing: centre, or CelebA's 128 px face box at "
         "(top 50, left 25)", choices=CROPS)
+    add("--flip", "random horizontal flips of the real images (--no-flip: none): on for the built-in "
+        "shapes and for photographs, whose mirror images are as likely as they are; turn it off for "
+        "digits, text and anything else that is not mirror-symmetric; DF-GAN never flips (captions "
+        "say left and right)", action=argparse.BooleanOptionalAction)
     add("--builtin-count", "images in the built-in data set", type=int, metavar="N")
     add("--batch", "images per step and process, real and fake each; under torchrun the "
         "global batch is batch x processes, and lr is not rescaled", type=int)
@@ -273,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lr-floor", "lr is never halved below this", type=float)
     add("--gamma", "diversity ratio E[L(G(z))]/E[L(x)], in [0, 1]", type=float)
     add("--lambda-k", "k_t's proportional gain", type=float)
+    add("--latent-constraint", "weight of BEGAN-CS's latent constraint: D and G also minimise the "
+        "mean squared difference between z and D's encoding of G(z), so that G cannot map many z "
+        "to one image (0: off, as in the paper)", type=float, metavar="WEIGHT")
     add("--g-loss", "G's loss: nonsaturating, -log D(G(z)) (the GAN paper's advice), or "
         "saturating, log(1 - D(G(z))) (the minimax game itself)", choices=G_LOSSES)
     add("--n-critic", "critic updates per generator update", type=int, metavar="N")
@@ -296,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
     add("--metrics", "sample-quality metrics during training, to metrics.jsonl: names or groups, "
         "comma-separated (python -m began_fast.evaluate --help lists them), or none (default: "
-        "shapes on the built-in data, with captions for dfgan; none on an image folder)", show_default=False, metavar="LIST")
+        "classes on the built-in data, with captions for dfgan, and on a folder of class subfolders "
+        "DIR/CLASS/*.png; none on another image folder)", show_default=False, metavar="LIST")
     add("--metrics-every", "steps between evaluations", type=int, metavar="STEPS")
     add("--metrics-samples", "samples per evaluation", type=int, metavar="N")
     add("--inception-weights", "a local Inception weights file for fid/kid, where nothing can be "
@@ -339,15 +354,18 @@ def resumed_options(saved: Options, opts: Options, given: set, device_type: str)
     return apply_device_defaults(merged, fixed, device_type)
 
 
-def metric_names(opts: Options) -> tuple:
-    """The metrics a run evaluates as it trains: --metrics, or by default the shapes metrics on
-    the built-in data (offline and fast; DF-GAN's caption faithfulness too) and none on an image folder (FID needs an extra
-    install and Inception weights). OptionError for an unknown name."""
+def metric_names(opts: Options, data=None) -> tuple:
+    """The metrics a run evaluates as it trains: --metrics, or by default the class metrics
+    where the data's classes are known (offline and fast): the built-in data (DF-GAN's
+    caption faithfulness too) and a labelled image folder (data.classes; `data`, the run's
+    ImageSet, tells); none on another image folder (FID needs an extra install and
+    Inception weights), nor when `data` is not given for a folder. OptionError for an
+    unknown name."""
     from began_fast.metrics.names import GROUPS, MetricError, parse_metrics     # light: no torch
     if opts.metrics is None:
         if opts.data is not None:
-            return ()
-        return GROUPS["shapes"] + GROUPS["captions"] if opts.model == "dfgan" else GROUPS["shapes"]
+            return GROUPS["classes"] if data is not None and data.classes else ()
+        return GROUPS["classes"] + GROUPS["captions"] if opts.model == "dfgan" else GROUPS["classes"]
     if opts.metrics.strip().lower() == "none":
         return ()
     try:
@@ -373,6 +391,9 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (not (opts.model == "wgan-gp" and opts.arch == "dcgan"),
          "--model wgan-gp with --arch dcgan: the gradient penalty is taken per sample and batch norm "
          "couples the samples of a batch; use --arch dcgan-nobn"),
+        (not (opts.model == "dfgan" and opts.flip),
+         "--model dfgan with --flip: captions say left and right, so a flipped image would contradict its "
+         "caption; leave --flip out"),
         (opts.kernels == "torch" or opts.model == "began",
          f"--kernels {opts.kernels}: the fused kernels are BEGAN's (conv+ELU, L1, k_t); use --kernels torch "
          f"with --model {opts.model}"),
@@ -387,12 +408,16 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (opts.builtin_count >= 1, f"--builtin-count {opts.builtin_count}: must be at least 1"),
         (0 <= opts.seed < MAX_SEED, f"--seed {opts.seed}: must be from 0 to {MAX_SEED - 1}"),
         (0.0 <= opts.gamma <= 1.0, f"--gamma {opts.gamma}: must be in [0, 1] (0.3 to 0.7 is usual)"),
+        (0.0 <= opts.latent_constraint < math.inf,
+         f"--latent-constraint {opts.latent_constraint}: must be finite, 0 (off) or more"),
         (0.0 <= opts.lambda_k < math.inf, f"--lambda-k {opts.lambda_k}: must be finite, 0 or more (the paper uses 0.001)"),
         (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),
         (opts.lr_patience >= 1, f"--lr-patience {opts.lr_patience}: must be at least 1 step"),
         (min(opts.log_every, opts.sample_every, opts.ckpt_every, opts.metrics_every) >= 1,
          "--log-every, --sample-every, --ckpt-every and --metrics-every must be at least 1 step"),
+        (opts.vanishing_residual >= 0, f"--vanishing-residual {opts.vanishing_residual}: must be 0 (off) or "
+                                       "a number of steps (the paper: 16000)"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
         (opts.time_limit is None or 0 < opts.time_limit < math.inf,
          f"--time-limit {opts.time_limit}: must be a positive number of seconds"),

@@ -18,6 +18,7 @@ from began_fast.files import atomic_write
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CACHE_VERSION = 1
+MIN_CLASSES = 2    # a folder of class subfolders needs two at least: one class measures nothing
 
 
 class DataError(ValueError):
@@ -27,11 +28,27 @@ class DataError(ValueError):
 @dataclass
 class ImageSet:
     """uint8 images [N, C, S, S], a short identity string, optional labels, and for an
-    image folder the source file of each image kept (unreadable ones are skipped)."""
+    image folder the source file of each image kept (unreadable ones are skipped).
+
+    labels: the built-in shapes' generating attributes ('shape', 'colour', ...), or for a
+    labelled image folder (folder_classes) 'class', each image's index into `classes`,
+    the names of its class subfolders."""
     images: np.ndarray
     identity: str
     labels: dict = field(default_factory=dict)
     paths: list | None = None
+    classes: tuple = ()
+
+    @property
+    def builtin(self) -> bool:
+        """The built-in shapes, whose labels are the attributes they were drawn from."""
+        return "shape" in self.labels
+
+    def subset(self, index, identity: str) -> "ImageSet":
+        """The images at `index` (ints), with their labels and paths, under a new identity."""
+        index = np.asarray(index)
+        return ImageSet(self.images[index], identity, {k: np.asarray(v)[index] for k, v in self.labels.items()},
+                        None if self.paths is None else [self.paths[i] for i in index], self.classes)
 
 
 # ---------------------------------------------------------------------------
@@ -127,9 +144,38 @@ def list_images(folder: str) -> list:
     return sorted(paths)
 
 
+def folder_classes(folder: str, paths: list) -> tuple[tuple, np.ndarray] | None:
+    """(class names, each path's class index) when `folder` is labelled, else None.
+
+    Labelled, as torchvision's ImageFolder lays a data set out: every image sits directly
+    in a direct subfolder (DIR/CLASS/NAME.png), whose name is its class, and there are at
+    least MIN_CLASSES of them. One image at the top level or deeper down makes the whole
+    folder unlabelled: then the subfolders are not a partition into classes."""
+    parts = [os.path.relpath(path, folder).split(os.sep) for path in paths]
+    if any(len(p) != 2 for p in parts):
+        return None
+    names = sorted({p[0] for p in parts})
+    if len(names) < MIN_CLASSES:
+        return None
+    number = {name: i for i, name in enumerate(names)}
+    return tuple(names), np.array([number[p[0]] for p in parts], dtype=np.int64)
+
+
+def _folder_set(images: np.ndarray, identity: str, folder: str, paths: list) -> ImageSet:
+    """The ImageSet of a folder's decoded images, with classes when the folder is labelled.
+    The labels come from the kept files' paths, which the identity covers, so the image
+    cache holds none (its format is unchanged)."""
+    found = folder_classes(folder, paths)
+    if found is None:
+        return ImageSet(images, identity, paths=paths)
+    names, index = found
+    return ImageSet(images, identity, {"class": index}, paths, names)
+
+
 def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "center",
                       cache_dir: str | None = None, progress=None) -> ImageSet:
     """Decode, crop and resize every image under `folder` once; reuse the cache after.
+    A folder of class subfolders comes with its classes (folder_classes).
 
     progress: optional callable(iterable, total) -> iterable (a progress bar).
     """
@@ -142,7 +188,7 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
     cached = _read_cache(cache_file, (channels, size, size), len(paths))
     if cached is not None:
         images, kept = cached
-        return ImageSet(images, key, paths=[paths[i] for i in kept])
+        return _folder_set(images, key, folder, [paths[i] for i in kept])
 
     images, kept, skipped, upscaled = [], [], [], 0
     iterator = progress(paths, len(paths)) if progress else paths
@@ -171,7 +217,7 @@ def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "ce
     except OSError as e:     # training needs only the array in memory; the cache saves time later
         warnings.warn(f"could not write the image cache to {cache_dir} ({e.strerror or e}); "
                       "the next run decodes the images again")
-    return ImageSet(stacked, key, paths=[paths[i] for i in kept])
+    return _folder_set(stacked, key, folder, [paths[i] for i in kept])
 
 
 def _read_cache(cache_file: str, image_shape: tuple, listed: int) -> tuple | None:
@@ -249,8 +295,9 @@ class DeviceImages:
     run inside a compiled function or a captured CUDA graph.
     """
 
-    def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1, sentences=None):
-        """sentences: for a text-conditioned model (DF-GAN), (vectors float32 [N, K, E], counts
+    def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1, sentences=None,
+                 flip: bool = True):
+        """flip: random horizontal flips in `sample`. sentences: for a text-conditioned model (DF-GAN), (vectors float32 [N, K, E], counts
         int [N]): image n's K sentence vectors, the first counts[n] of them real; sharded
         with the images."""
         if world > 1:
@@ -266,16 +313,19 @@ class DeviceImages:
             sentences = None if sentences is None else tuple(t[shard] for t in sentences)
         self.images = torch.from_numpy(images).to(device)
         self.count = self.images.shape[0]
+        self.flip = flip
         self.sentences, self.sentence_counts = (None, None) if sentences is None else \
             (t.to(self.images.device) for t in sentences)
 
     def sample(self, batch: int, memory_format=torch.contiguous_format) -> torch.Tensor:
-        """A random batch with random horizontal flips, float32 in [-1, 1]."""
+        """A random batch, float32 in [-1, 1], each image flipped left-right with probability
+        1/2 when self.flip."""
         device = self.images.device
         index = torch.randint(self.count, (batch,), device=device)
         x = self.images.index_select(0, index)
-        flip = torch.rand(batch, 1, 1, 1, device=device) < 0.5
-        x = torch.where(flip, x.flip(3), x)
+        if self.flip:
+            flip = torch.rand(batch, 1, 1, 1, device=device) < 0.5
+            x = torch.where(flip, x.flip(3), x)
         return to_signed_unit(x).contiguous(memory_format=memory_format)
 
     def sample_with_sentences(self, batch: int, memory_format=torch.contiguous_format) -> tuple:

@@ -22,7 +22,7 @@ from began_fast.data import DataError, load_training_data
 from began_fast.devices import pick_device
 from began_fast.files import append_line
 from began_fast.metrics.evaluate import SAMPLES, Evaluator
-from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics
+from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics, unit
 from began_fast.models import generator_from_checkpoint, sample_z
 from began_fast.text.store import EncoderFileError
 
@@ -35,7 +35,8 @@ def parse_args(argv):
     p.add_argument("target", metavar="CHECKPOINT_OR_RUN", help="a ckpt-*.pt file, or a run folder (its newest checkpoint)")
     p.add_argument("--metrics", metavar="LIST",
                    help=f"comma-separated names ({', '.join(METRICS)}) or groups ({', '.join(GROUPS)}); "
-                        "default: shapes for the built-in data, inception (fid,kid) for an image folder")
+                        "default: classes for the built-in data and for a folder of class subfolders "
+                        "(DIR/CLASS/*.png), inception (fid,kid) for another image folder")
     p.add_argument("--samples", type=int, default=SAMPLES, metavar="N",
                    help=f"samples to draw; the ceiling uses as many real images (default: {SAMPLES})")
     p.add_argument("--batch", type=int, default=500, metavar="N", help="images per forward pass (default: 500)")
@@ -85,7 +86,7 @@ def table(result: dict) -> str:
     rows = [("metric", "samples", "real (ceiling)", "unit", "better")]
     for name, value in result["values"].items():
         m = METRICS[name]
-        rows.append((name, number(value), number(result["ceiling"][name]), m.unit, m.better))
+        rows.append((name, number(value), number(result["ceiling"][name]), unit(name, result.get("classes")), m.better))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
             from began_fast.text.conditioning import TextConditioning
             text = TextConditioning(data, opts, device, saved=payload["text"])
             data = text.images
-            metrics = metrics or (GROUPS["shapes"] + GROUPS["captions"] if data.labels else None)
+            metrics = metrics or (GROUPS["classes"] + GROUPS["captions"] if data.builtin else None)
         evaluator = Evaluator(data, metrics, args.samples, args.cache_dir or opts.cache_dir, device,
                               args.batch, args.inception_weights)
     except (OptionError, DataError, MetricError, checkpoint.CheckpointError, EncoderFileError) as e:
@@ -122,8 +123,9 @@ def main(argv=None) -> int:
     step, images = payload["step"], payload.get("images")
     print(f"{path}: step {step}, {args.samples} samples against {data.identity}")
     print(table(result))
-    if result["classifier"]:
-        print(f"shapes classifier: {100 * result['classifier']['class']:.1f} % held-out accuracy")
+    if result["classifier"] and result["classifier"]["class"] is not None:
+        which = "shapes classifier" if data.builtin else f"the folder's classifier ({result['classes']} classes)"
+        print(f"{which}: {100 * result['classifier']['class']:.1f} % held-out accuracy")
     print(f"evaluation took {result['seconds']:.1f} s; set-up (classifier, real statistics, ceiling; "
           f"cached after first use) {evaluator.setup_seconds:.1f} s")
     record = {"checkpoint": os.path.basename(path), "step": step, "images": images, "seed": args.seed,

@@ -10,12 +10,13 @@ import sys
 
 from began_fast.chart import Series, draw_panels
 from began_fast.files import LogError, atomic_write, read_jsonl
-from began_fast.metrics.names import METRICS
+from began_fast.metrics.names import METRICS, unit
 
 NAME = "plot.png"
 # Every statistic a model logs, with its title and unit, in panel order; lr last.
 STATS = (("loss_real", "L(x)", "L1 per pixel"), ("loss_fake", "L(G(z))", "L1 per pixel"),
          ("loss_d", "L_D", ""), ("loss_g", "L_G", ""), ("k", "k_t", ""), ("m_global", "M_global", "L1 per pixel"),
+         ("latent_error", "C = mean (z - Enc(G(z)))^2", "z units^2"),
          ("d_real", "D(x)", "probability"), ("d_fake", "D(G(z))", "probability"),
          ("wasserstein", "Wasserstein estimate", "critic units"), ("penalty", "gradient penalty", ""),
          ("lr", "lr", ""))
@@ -35,9 +36,10 @@ def run_series(run_dir: str) -> list:
     series = [_series(stats, key, title, unit, stats_path) for key, title, unit in STATS if key in logged]
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     records = read_jsonl(metrics_path) if os.path.isfile(metrics_path) else []
-    for name, metric in METRICS.items():
+    for name in METRICS:
         if any(name in r for r in records):
-            s = _series([r for r in records if name in r], name, name, metric.unit, metrics_path)
+            s = _series([r for r in records if name in r], name, name, unit(name, records[-1].get("classes")),
+                        metrics_path)
             s.ceiling = records[-1].get("ceiling", {}).get(name)
             series.append(s)
     return series

@@ -156,7 +156,7 @@ class Trainer:
         if self.dist.world > 1:      # then each rank draws its own z and batches
             torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
         data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world,
-                            sentences=self.text.sentences if self.text else None)
+                            sentences=self.text.sentences if self.text else None, flip=opts.flip)
         self.state = new_state(G, D, data, opts, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
@@ -204,9 +204,9 @@ class Trainer:
     def _new_evaluator(self, dataset, fixed: torch.Generator):
         """(Evaluator or None, this rank's share of the evaluations' fixed z, and for DF-GAN
         the attributes of every sample's caption). The evaluator lives on rank 0, which
-        scores the samples every rank generates; its one-time set-up (the shapes
-        classifier, real statistics, the ceiling; cached) happens here."""
-        names = metric_names(self.opts)
+        scores the samples every rank generates; its one-time set-up (the classifier,
+        real statistics, the ceiling; cached) happens here."""
+        names = metric_names(self.opts, dataset)
         if not names:
             return None, None, None
         share = -(-self.opts.metrics_samples // self.dist.world)
@@ -263,7 +263,7 @@ class Trainer:
         self._set_lr(self.decay.lr)
         for name, saved in checkpoint.buffers(p).items():
             s.buffers[name].copy_(saved)
-        s.stats.copy_(p["stats"])
+        s.stats[:len(p["stats"])].copy_(p["stats"])     # a model's later fields come after its earlier ones
         self.step, self.elapsed = p["step"], p["elapsed"]
         s.step.fill_(self.step)
         world = p["world"]
@@ -454,7 +454,8 @@ class Trainer:
         if not self.dist.main:
             return
         values = self.evaluator.score(torch.cat(gathered)[:self.opts.metrics_samples], self.metrics_wanted)
-        result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling}
+        result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling,
+                  "classes": self.evaluator.class_count}
         from began_fast.metrics.evaluate import metrics_line
         append_line(os.path.join(self.run_dir, run_folder.METRICS),
                     json.dumps(metrics_line(self.step, self._images(), result)))

@@ -10,7 +10,8 @@ that selects "triton" cannot leak its choice into the next; the kernel tests sel
 "triton" themselves.
 
 BEGAN_FAST_OFFLINE=1: no test may download (torch-fidelity's Inception weights above all).
-The shapes classifier that the metrics tests share is trained once per session.
+The shapes classifier that the metrics tests share is trained once per session, and so are
+scikit-learn's digits, written as a labelled folder, and their classifier.
 """
 import os
 
@@ -37,3 +38,21 @@ def metrics_cache(tmp_path_factory):
     folder = str(tmp_path_factory.mktemp("metrics-cache"))
     shapes_classifier(32, 3, folder, torch.device("cpu"))
     return folder
+
+
+@pytest.fixture(scope="session")
+def digits_folder(tmp_path_factory):
+    """scikit-learn's digits as python -m began_fast.digits writes them, 32 px, once."""
+    from began_fast.digits import write_digits
+    folder = str(tmp_path_factory.mktemp("digits") / "digits")
+    write_digits(folder, 32)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits(digits_folder, tmp_path_factory):
+    """(the digits' ImageSet, grey; a cache folder for the session, where the first test that
+    needs their classifier trains it and the others find it)."""
+    from began_fast.data import load_image_folder
+    cache = str(tmp_path_factory.mktemp("digits-cache"))
+    return load_image_folder(digits_folder, 32, 1, cache_dir=cache), cache

@@ -1,4 +1,5 @@
-"""Shared test helpers: a tiny training configuration, running the real CLI, a full disk."""
+"""Shared test helpers: a tiny training configuration, running the real CLI, a small
+labelled image folder, a full disk."""
 import builtins
 import errno
 import json
@@ -6,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 from began_fast import checkpoint, files
@@ -21,6 +23,23 @@ def run_cli(module, *args, cwd=None, timeout=300, env=None):
     env = dict(os.environ, PYTHONWARNINGS="ignore::DeprecationWarning", **(env or {}))
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=timeout)
+
+
+def write_labelled_folder(folder, classes=3, per_class=12, size=32, seed=0):
+    """FOLDER/c0 ... /c{classes - 1}, `per_class` grey PNGs each: a bright bar on dark noise,
+    at a place and angle each class has its own (class k: horizontal for even k, vertical
+    for odd, at a third of the side further along every two classes), jittered a little.
+    Easy to tell apart, so a classifier learns them in seconds."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for k in range(classes):
+        os.makedirs(os.path.join(folder, f"c{k}"), exist_ok=True)
+        for i in range(per_class):
+            image = rng.integers(0, 40, (size, size), dtype=np.uint8)
+            at = (size // 6 + (k // 2) * size // 3 + rng.integers(-1, 2)) % size
+            bar = (slice(at, at + size // 8), slice(2, size - 2))
+            image[bar if k % 2 == 0 else bar[::-1]] = 230
+            Image.fromarray(image).save(os.path.join(folder, f"c{k}", f"{i:02d}.png"))
 
 
 def read_stats(run_dir):

@@ -53,6 +53,7 @@ def under_a_file(tmp_path):
     (["--builtin-count", "1000000000000"], "training needs at least"),      # petabytes of shapes
     (["--out", under_a_file, "--steps", "1"], "cannot make a run folder"),
     (["--data", "/no/such\nfolder"], "--data /no/such\\nfolder: no such folder"),    # still one line
+    (["--model", "dfgan", "--flip"], "captions say left and right"),
 ])
 def test_bad_input_gives_one_line_error(tmp_path, args, fragment):
     args = [a(tmp_path) if callable(a) else a for a in args]

@@ -100,6 +100,15 @@ def test_device_batches_are_scaled_to_minus_one_one_and_flipped():
     assert torch.all(batch[~left_white, 0, 0, 3] == 1)
 
 
+def test_no_flip_never_flips():
+    images = np.zeros((1, 1, 4, 4), dtype=np.uint8)
+    images[..., 0] = 255                            # the left column is white
+    data = DeviceImages(images, torch.device("cpu"), flip=False)
+    torch.manual_seed(0)
+    batch = data.sample(256)
+    assert torch.all(batch[:, 0, :, 0] == 1) and torch.all(batch[:, 0, :, 3] == -1)
+
+
 def test_a_decompression_bomb_is_skipped_and_counted(tmp_path, monkeypatch):
     write_image(str(tmp_path / "good.png"), size=(40, 40))
     write_image(str(tmp_path / "bomb.png"), size=(80, 80))
@@ -161,3 +170,38 @@ def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path):
     with pytest.warns(UserWarning, match="could not write the image cache"):
         out = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(tmp_path / "a-file" / "cache"))
     assert out.images.shape == (1, 3, 32, 32)
+
+
+def test_class_subfolders_give_each_image_its_class(tmp_path):
+    for name, count in (("cat", 2), ("dog", 3), ("emu", 1)):
+        for i in range(count):
+            write_image(str(tmp_path / "img" / name / f"{i}.png"), size=(40, 40), colour=(40 * i, 90, 200))
+    (tmp_path / "img" / "dog" / "broken.png").write_bytes(b"not a png")      # skipped: no label for it
+    cache = str(tmp_path / "cache")
+    with pytest.warns(UserWarning, match="skipped 1"):
+        first = load_image_folder(str(tmp_path / "img"), 32, cache_dir=cache)
+    assert first.classes == ("cat", "dog", "emu") and not first.builtin
+    assert first.labels["class"].tolist() == [0, 0, 1, 1, 1, 2]
+    assert [os.path.basename(os.path.dirname(p)) for p in first.paths] == ["cat"] * 2 + ["dog"] * 3 + ["emu"]
+    again = load_image_folder(str(tmp_path / "img"), 32, cache_dir=cache)     # from the cache: the same labels
+    assert again.classes == first.classes and np.array_equal(again.labels["class"], first.labels["class"])
+    part = first.subset([1, 5], "part")
+    assert part.labels["class"].tolist() == [0, 2] and part.classes == first.classes and len(part.paths) == 2
+
+
+@pytest.mark.parametrize("layout", [
+    ["a.png", "b.png"],                               # flat
+    ["cat/a.png"],                                    # one class measures nothing
+    ["cat/a.png", "dog/b.png", "stray.png"],          # an image beside the subfolders
+    ["cat/a.png", "dog/b.png", "dog/puppies/c.png"],  # an image deeper down
+])
+def test_other_layouts_stay_unlabelled_as_before(tmp_path, layout):
+    for name in layout:
+        write_image(str(tmp_path / "img" / name), size=(40, 40))
+    out = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(tmp_path / "cache"))
+    assert out.labels == {} and out.classes == () and not out.builtin
+    assert out.images.shape == (len(layout), 3, 32, 32) and len(out.paths) == len(layout)
+
+
+def test_only_the_builtin_shapes_are_builtin():
+    assert builtin_shapes(4, 32).builtin and not builtin_shapes(4, 32).classes

@@ -10,7 +10,8 @@ from PIL import Image
 from began_fast import checkpoint
 from began_fast.chart import COLOURS, PANEL_H, PANEL_W
 from began_fast.train import main as train
-from tests.helpers import TINY, only_run_dir, run_cli
+from began_fast.metrics.names import GROUPS
+from tests.helpers import TINY, only_run_dir, run_cli, write_labelled_folder
 from tests.test_cli import assert_clean_error
 
 
@@ -75,6 +76,26 @@ def test_an_image_folder_run_has_no_shapes_metrics(tmp_path):
                   "--cache-dir", str(tmp_path / "cache")]) == 0
     result = run_cli("began_fast.evaluate", only_run_dir(out), "--metrics", "modes", "--device", "cpu")
     assert_clean_error(result, "need the built-in shapes")
+
+
+def test_a_labelled_folder_run_measures_its_classes_by_default(tmp_path):
+    write_labelled_folder(str(tmp_path / "images"), classes=3, per_class=12)
+    out, cache = tmp_path / "runs", str(tmp_path / "cache")
+    assert TINY[-2:] == ["--metrics", "none"]                     # left out: the default is under test
+    assert train([*TINY[:-2], "--data", str(tmp_path / "images"), "--channels", "1", "--steps", "2",
+                  "--metrics-every", "2", "--log-every", "2", "--metrics-samples", "20", "--out", str(out),
+                  "--cache-dir", cache]) == 0
+    run = only_run_dir(out)
+    with open(os.path.join(run, "metrics.jsonl")) as f:
+        (line,) = [json.loads(text) for text in f]
+    assert set(GROUPS["classes"]) <= set(line) and set(line["ceiling"]) == set(GROUPS["classes"])
+    assert line["classes"] == 3 and line["ceiling"]["modes"] == 1.0
+    result = run_cli("began_fast.evaluate", run, "--samples", "20", "--device", "cpu")    # its own --cache-dir
+    assert result.returncode == 0, result.stderr
+    rows = {row.split()[0]: row for row in result.stdout.splitlines()[2:10]}
+    assert set(rows) == set(GROUPS["classes"]) and "share of 3" in rows["modes"]
+    assert "the folder's classifier (3 classes): 100.0 % held-out accuracy" in result.stdout
+    assert run_cli("began_fast.plot", run).returncode == 0 and os.path.exists(os.path.join(run, "plot.png"))
 
 
 def test_plot_draws_every_series(run_dir):

@@ -9,7 +9,7 @@ import torch
 from began_fast.metrics.classifier import CLASSES, NONE
 from began_fast.metrics.distances import frechet_distance, moments, prdc
 from began_fast.metrics.modes import MIN_SHARE, histogram, mode_metrics
-from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics
+from began_fast.metrics.names import GROUPS, METRICS, MetricError, parse_metrics, unit
 
 
 def test_frechet_distance_of_gaussians_matches_the_closed_form():
@@ -89,3 +89,23 @@ def test_metric_names_expand_groups_and_reject_unknown_ones():
     assert set(parse_metrics("all")) == set(METRICS) and set(GROUPS["shapes"]) < set(METRICS)
     with pytest.raises(MetricError, match="unknown metric 'fidd'; known: modes, kl"):
         parse_metrics("modes,fidd")
+
+
+def test_modes_kl_and_recognised_follow_the_histograms_class_count():
+    data = histogram(torch.arange(10).repeat(100), classes=10)
+    assert len(data) == 11                                   # ten classes and "none"
+    even = torch.arange(5).repeat(40)                         # half of the ten classes, evenly
+    stray = torch.tensor([7] * 4 + [10] * 10)                 # 4 of 214 in a sixth: below 1/40 of the samples
+    scores = mode_metrics(histogram(torch.cat([even, stray]), classes=10), data)
+    assert scores["modes"] == pytest.approx(5 / 10)
+    assert scores["recognised"] == pytest.approx(204 / 214)
+    assert mode_metrics(histogram(even, classes=10), data)["kl"] == pytest.approx(math.log(2), abs=0.01)
+    eleven = torch.cat([even, torch.tensor([7] * 6)])          # 6 of 206: above 1/40, a sixth class
+    assert mode_metrics(histogram(eleven, classes=10), data)["modes"] == pytest.approx(6 / 10)
+
+
+def test_classes_is_the_shapes_group_under_its_general_name_and_units_say_how_many():
+    assert GROUPS["classes"] == GROUPS["shapes"] == parse_metrics("shapes") == parse_metrics("classes")
+    assert GROUPS["classes"][:4] == ("modes", "kl", "recognised", "fd")
+    assert unit("modes", 24) == "share of 24" and unit("modes", 10) == "share of 10"
+    assert unit("modes") == "share of the classes" and unit("kl", 10) == "nats"

@@ -111,3 +111,40 @@ def test_init_torch_is_torchs_conv_default_and_small_normal_linears():
                 assert 0.9 * bound < layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
             elif isinstance(layer, Linear):
                 assert abs(layer.weight.std().item() - 0.02) < 0.002 and torch.count_nonzero(layer.bias) == 0
+
+
+def without_residuals(net, cls, **kw):
+    """The same weights in a network built without vanishing residuals."""
+    plain = cls(32, n=4, h=8, **kw)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "carry"})
+    return plain
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_vanishing_residuals_blend_from_the_identity_to_the_convolutions(skip):
+    torch.manual_seed(0)
+    G = Generator(32, n=4, h=8, skip=skip, vanishing_residual=True)
+    D = Discriminator(32, n=4, h=8, vanishing_residual=True)
+    plain_g, plain_d = without_residuals(G, Generator, skip=skip), without_residuals(D, Discriminator)
+    z, x = torch.rand(3, 8) * 2 - 1, torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        G.carry.fill_(0)                 # faded out: the paper's network
+        D.carry.fill_(0)
+        assert torch.equal(G(z), plain_g(z)) and torch.equal(D(x), plain_d(x))
+        G.carry.fill_(1)                 # at step 0 every shape-keeping conv is the identity
+        dec = G.decoder
+        h = dec.fc(z).view(-1, 4, 8, 8)
+        for level in range(1, len(dec.levels)):
+            h = torch.nn.functional.interpolate(h, scale_factor=2, mode="nearest")
+            if skip:      # the 2n -> n conv cannot carry its input: it runs as it is
+                h0 = dec.fc(z).view(-1, 4, 8, 8)
+                both = torch.cat([h, torch.nn.functional.interpolate(h0, size=h.shape[-2:])], 1)
+                h = dec.levels[level][0](both)
+        torch.testing.assert_close(G(z), dec.out(h))
+        G.carry.fill_(0.25)              # on the way: the blend of each layer, not of the outputs
+        assert not torch.allclose(G(z), 0.25 * dec.out(h) + 0.75 * plain_g(z))
+
+
+def test_without_vanishing_residuals_there_is_no_carry_in_the_weights():
+    assert "carry" not in Generator(32, n=4, h=8).state_dict()
+    assert "carry" in Discriminator(32, n=4, h=8, vanishing_residual=True).state_dict()

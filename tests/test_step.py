@@ -13,14 +13,16 @@ from began_fast.models.began_nets import Discriminator, Generator
 from began_fast.step import new_state
 
 
-def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8, precision="fp32"):
-    """A small state; `kernels` sets the kernel switch for the rest of the test."""
+def tiny_state(kernels="torch", batch=5, seed=0, n=4, h=8, precision="fp32", **options):
+    """A small state; `kernels` sets the kernel switch for the rest of the test; `options`:
+    other Options fields."""
     kernel_switch.use(kernels)
     torch.manual_seed(seed)
-    G, D = Generator(32, n=n, h=h), Discriminator(32, n=n, h=h)
+    residual = options.get("vanishing_residual", 0) > 0
+    G, D = Generator(32, n=n, h=h, vanishing_residual=residual), Discriminator(32, n=n, h=h, vanishing_residual=residual)
     data = DeviceImages(builtin_shapes(32, 32, seed=seed).images, torch.device("cpu"))
     opts = Options.for_device("cpu", size=32, filters=n, latent=h, batch=batch, lr=1e-3, gamma=0.5,
-                              lambda_k=0.05, precision=precision)
+                              lambda_k=0.05, precision=precision, **options)
     return new_state(G, D, data, opts)
 
 
@@ -35,6 +37,61 @@ def test_single_forward_gives_the_two_pass_gradients(k, kernels):
     reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"])
     assert torch.allclose(fast[0], reference[0], rtol=1e-5) and torch.allclose(fast[1], reference[1], rtol=1e-5)
     for mine, theirs in zip(fast[2] + fast[3], reference[2] + reference[3]):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("kernels, k", [("torch", 0.0), ("torch", 0.37), ("triton", 0.37)])
+def test_the_latent_constraint_gives_the_two_pass_gradients(k, kernels):
+    """BEGAN-CS's term in the one-forward step: D's fake half is scaled by -k_t, the
+    constraint's pass is not, and both equal the plain two-pass reference."""
+    state = tiny_state(kernels, batch=3, latent_constraint=0.3)
+    state.buffers["k"].fill_(k)
+    real, z = state.data.sample(3), torch.rand(3, 8) * 2 - 1
+    fast = single_pass_gradients(state, real, z)
+    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"], latent_constraint=0.3)
+    without = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"])
+    torch.testing.assert_close(fast.latent_error, reference.latent_error, rtol=1e-5, atol=0)
+    for mine, theirs in zip(fast.d_grads + fast.g_grads, reference.d_grads + reference.g_grads):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
+    # Where the constraint's gradient goes: G's weights and D's encoder, never D's decoder.
+    d_names = [name for name, _ in state.D.named_parameters()]
+    for name, a, b in zip(d_names, reference.d_grads, without.d_grads):
+        assert torch.equal(a, b) == name.startswith("decoder."), name
+    assert all(not torch.equal(a, b) for a, b in zip(reference.g_grads, without.g_grads))
+
+
+def test_the_latent_constraint_and_vanishing_residuals_compile(monkeypatch):
+    """One compiled step with both options (a compilation costs most of a minute here): the
+    constraint's error logged, the carry set on the device, the same as eager."""
+    monkeypatch.setattr(kernel_common, "INTERPRET", False)
+    torch._dynamo.reset()
+    both = dict(latent_constraint=0.5, vanishing_residual=4)
+    eager = run_steps(tiny_state(seed=3, **both), "eager", 3)
+    with torch._inductor.config.patch(fallback_random=True):
+        compiled = run_steps(tiny_state(seed=3, **both), "compile", 3)
+    assert eager.stats[-1] > 0           # three steps' C, which starts near E[z^2] = 1/3
+    assert float(compiled.G.carry) == float(eager.D.carry) == 0.5
+    torch.testing.assert_close(compiled.stats, eager.stats, rtol=1e-3, atol=1e-5)
+    for a, b in zip(params(eager), params(compiled)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-3)
+    plain = run_steps(tiny_state(seed=3, vanishing_residual=4), "eager", 3)
+    assert plain.stats[-1] == 0 and not torch.equal(plain.stats[:-1], eager.stats[:-1])
+
+
+def test_vanishing_residuals_fade_over_the_stated_steps_and_keep_the_two_pass_gradients():
+    state = tiny_state(batch=3, vanishing_residual=4)
+    carries = []
+    for _ in range(6):
+        train_step(state)
+        carries.append((float(state.G.carry), float(state.D.carry)))
+    assert carries == [(c, c) for c in (1.0, 0.75, 0.5, 0.25, 0.0, 0.0)]     # set at steps 0..5
+    state.G.carry.fill_(0.4)
+    state.D.carry.fill_(0.4)
+    state.buffers["k"].fill_(0.3)
+    real, z = state.data.sample(3), torch.rand(3, 8) * 2 - 1
+    fast = single_pass_gradients(state, real, z)
+    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"])
+    for mine, theirs in zip(fast.d_grads + fast.g_grads, reference.d_grads + reference.g_grads):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
 
 
@@ -114,7 +171,7 @@ def test_bf16_step_gives_fp32_gradients_and_compiles(kernels, monkeypatch):
         torch.manual_seed(6)
         real, z = state.data.sample(4), torch.rand(4, 8) * 2 - 1
         results[precision] = single_pass_gradients(state, real, z)
-    (r32, f32, d32, g32), (r16, f16, d16, g16) = results["fp32"], results["bf16"]
+    (r32, f32, d32, g32, _), (r16, f16, d16, g16, _) = results["fp32"], results["bf16"]
     torch.testing.assert_close(torch.stack([r16, f16]), torch.stack([r32, f32]), rtol=3e-2, atol=1e-3)
     for mine, theirs in zip(d16 + g16, d32 + g32):
         assert mine.dtype == torch.float32 and torch.isfinite(mine).all()

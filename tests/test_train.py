@@ -248,6 +248,23 @@ def test_options_of_an_earlier_version_take_their_data_seed_from_the_seed():
     assert Options.from_dict({**saved, "data_seed": 3}).data_seed == 3
 
 
+def test_options_from_before_flip_keep_what_each_model_did():
+    from began_fast.config import Options
+    payload = torch.load(os.path.join(os.path.dirname(__file__), "data", "ckpt-v1-tiny.pt"), weights_only=False)
+    saved = dict(payload["options"])
+    assert "flip" not in saved and Options.from_dict(saved).flip          # BEGAN flipped
+    assert not Options.from_dict({**saved, "model": "dfgan"}).flip          # DF-GAN never did
+    assert not Options.from_dict({**saved, "flip": False}).flip
+
+
+def test_no_flip_is_kept_in_the_options_and_on_resume(tmp_path):
+    assert main([*TINY, "--no-flip", "--steps", "2", "--ckpt-every", "1", "--out", str(tmp_path)]) == 0
+    run = only_run_dir(tmp_path)
+    assert json.load(open(os.path.join(run, "options.json")))["flip"] is False
+    assert main(["--resume", "auto", "--out", str(tmp_path), "--steps", "3"]) == 0
+    assert final_state(run)["options"]["flip"] is False
+
+
 CKPT_EVERY_2 = [*TINY, "--log-every", "1", "--ckpt-every", "2", "--sample-every", "100"]
 
 

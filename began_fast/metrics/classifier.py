@@ -17,6 +17,7 @@ from torch import nn
 
 from began_fast.data import (NO_SHAPE, PALETTE, SHAPES, builtin_backgrounds, builtin_shapes, position_cells,
                              size_bins, to_signed_unit)
+from began_fast.metrics.network import FEATURES, ClassifierNet, fit, flat_and_noise
 
 VERSION = 1                          # bump when the network, its data or its training change
 CLASSES = len(SHAPES) * len(PALETTE)   # (shape, colour) classes; index CLASSES is "no shape"
@@ -24,8 +25,6 @@ NONE = CLASSES
 SIZE_BINS = 3                        # data.size_bins: radius in thirds of its range
 POSITION_BINS = 9                    # data.position_cells: the centre's cell in a 3 x 3 grid
 IGNORED = -100                       # cross_entropy's ignore_index: no target
-INPUT = 32                           # the side the network sees
-FEATURES = 128
 
 # Training set: TRAIN_SHAPES shapes and TRAIN_NONE shapeless images (about two classes'
 # share); held out: TEST_SHAPES and TEST_NONE from other seeds. Sizes and epochs chosen so that
@@ -35,27 +34,18 @@ EPOCHS, BATCH, LR = 3, 128, 3e-3
 SEED = 1_000_003                     # the classifier's data and weights; held-out data uses SEED + 1
 
 
-class ShapesClassifier(nn.Module):
+class ShapesClassifier(ClassifierNet):
     """uint8-range images in [-1, 1], [B, C, S, S] -> (features [B, 128], class logits
     [B, CLASSES + 1], size-bin logits [B, 3], position-bin logits [B, 9])."""
 
     def __init__(self, channels: int):
-        super().__init__()
-        widths = (channels, 16, 32, 64)
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:]))
-        self.norms = nn.ModuleList(nn.BatchNorm2d(b) for b in widths[1:])
-        self.fc = nn.Linear(64 * 4 * 4, FEATURES)         # 32 px halved three times: 4 x 4
-        self.classes = nn.Linear(FEATURES, CLASSES + 1)
+        super().__init__(channels, CLASSES)
         self.size_bins = nn.Linear(FEATURES, SIZE_BINS)
         self.position_bins = nn.Linear(FEATURES, POSITION_BINS)
 
     def forward(self, x):
-        if x.shape[-1] != INPUT:
-            x = F.adaptive_avg_pool2d(x, INPUT)
-        for conv, norm in zip(self.convs, self.norms):
-            x = F.max_pool2d(F.relu(norm(conv(x))), 2)
-        features = F.relu(self.fc(x.flatten(1)))
-        return features, self.classes(features), self.size_bins(features), self.position_bins(features)
+        features, classes = super().forward(x)
+        return features, classes, self.size_bins(features), self.position_bins(features)
 
 
 def targets(labels: dict) -> dict:
@@ -85,11 +75,9 @@ def shapeless_images(count: int, size: int, channels: int, seed: int) -> np.ndar
     """Half the data's bare backgrounds, a quarter flat images of any colour, a quarter
     uniform noise: without the last two a flat grey or a noisy sample (what a collapsed or
     untrained generator makes) is called a shape with near certainty (measured)."""
-    rng = np.random.default_rng(seed)
     bare = builtin_backgrounds(count - 2 * (count // 4), size, channels, seed)
-    flat = np.broadcast_to(rng.integers(0, 256, (count // 4, channels, 1, 1)), (count // 4, channels, size, size))
-    noise = rng.integers(0, 256, (count // 4, channels, size, size))
-    return np.concatenate([bare, flat, noise]).astype(np.uint8)
+    rest = flat_and_noise(count // 4, count // 4, size, channels, np.random.default_rng(seed))
+    return np.concatenate([bare, rest])
 
 
 def train_classifier(size: int, channels: int, device) -> tuple[ShapesClassifier, dict]:
@@ -99,23 +87,14 @@ def train_classifier(size: int, channels: int, device) -> tuple[ShapesClassifier
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(SEED)
         images, target = labelled_set(TRAIN_SHAPES, TRAIN_NONE, size, channels, SEED)
-        model = ShapesClassifier(channels).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=LR)
-        steps = EPOCHS * -(-len(images) // BATCH)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)
-        model.train()
-        for _ in range(EPOCHS):
-            for index in torch.randperm(len(images)).split(BATCH):
-                x = to_signed_unit(images[index].to(device))
-                _, cls, size_bins, position_bins = model(x)
-                loss = (F.cross_entropy(cls, target["class"][index].to(device))
-                        + F.cross_entropy(size_bins, target["size"][index].to(device))
-                        + F.cross_entropy(position_bins, target["position"][index].to(device)))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-    model.eval().requires_grad_(False)
+        model = ShapesClassifier(channels)
+
+        def loss(outputs, index):
+            _, cls, size_bins, position_bins = outputs
+            return (F.cross_entropy(cls, target["class"][index].to(device))
+                    + F.cross_entropy(size_bins, target["size"][index].to(device))
+                    + F.cross_entropy(position_bins, target["position"][index].to(device)))
+        fit(model, images, loss, EPOCHS, BATCH, LR, device)
     report = held_out_accuracy(model, size, channels, device)
     report["train_seconds"] = time.perf_counter() - start
     return model, report

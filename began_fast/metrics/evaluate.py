@@ -1,6 +1,6 @@
 """The one entry point that the trainer and `python -m began_fast.evaluate` share.
 
-    evaluator = Evaluator(data, "shapes", samples=1000, device=device)   # once: caches, ceiling
+    evaluator = Evaluator(data, "classes", samples=1000, device=device)   # once: caches, ceiling
     result = evaluator(generate)          # generate(n) -> n images in [-1, 1], any model
     result["values"]["modes"], result["ceiling"]["modes"], result["seconds"]
 
@@ -16,7 +16,6 @@ import torch
 from began_fast.data import ImageSet, builtin_shapes
 from began_fast.images import quantize
 from began_fast.metrics import cache, inception
-from began_fast.metrics.classifier import VERSION
 from began_fast.metrics.distances import frechet_distance, moments, prdc
 from began_fast.metrics.faithfulness import faithfulness
 from began_fast.metrics.modes import histogram, mode_metrics
@@ -29,8 +28,13 @@ MIN_SAMPLES = 10   # the k-NN metrics need more than k = 5 points in each set
 
 
 def default_metrics(data: ImageSet) -> tuple:
-    """The shapes metrics for the built-in data; FID and KID for an image folder."""
-    return GROUPS["shapes"] if data.labels else GROUPS["inception"]
+    """The class metrics where the data's classes are known (the built-in shapes, a labelled
+    image folder); FID and KID for another image folder."""
+    return GROUPS["classes"] if has_classes(data) else GROUPS["inception"]
+
+
+def has_classes(data: ImageSet) -> bool:
+    return data.builtin or bool(data.classes)
 
 
 class Evaluator:
@@ -51,14 +55,15 @@ class Evaluator:
         if isinstance(metrics, str):
             metrics = parse_metrics(metrics)
         self.metrics = tuple(metrics) if metrics else default_metrics(data)
-        self.shapes, self.inception = family(self.metrics, "shapes"), family(self.metrics, "inception")
+        self.class_metrics, self.inception = family(self.metrics, "classes"), family(self.metrics, "inception")
         self.captions = family(self.metrics, "captions")
-        if self.captions and not data.labels:
+        if self.captions and not data.builtin:
             raise MetricError(f"{', '.join(self.captions)}: caption faithfulness needs the built-in shapes' "
                               "captions, whose attributes are known; leave it out for an image folder")
-        if self.shapes and not data.labels:
-            raise MetricError(f"{', '.join(self.shapes)}: the shapes metrics need the built-in shapes, whose "
-                              "classes are known; for an image folder use --metrics fid,kid")
+        if self.class_metrics and not has_classes(data):
+            raise MetricError(f"{', '.join(self.class_metrics)}: the class metrics need the built-in shapes, whose "
+                              "classes are known, or a folder of class subfolders (DIR/CLASS/*.png, at least 2); "
+                              "for this image folder use --metrics fid,kid")
         if len(data.images) < MIN_SAMPLES:
             raise MetricError(f"the data set holds {len(data.images)} image(s), too few to measure samples against "
                               f"(at least {MIN_SAMPLES}); use more images, or --metrics none")
@@ -70,19 +75,21 @@ class Evaluator:
         self.data, self.samples, self.device, self.batch = data, samples, torch.device(device), batch
         self.cache_dir = cache_dir
         self.inception_weights, self.inception_extractor = inception_weights, inception_extractor
-        self.classifier_report = None
+        self.classifier_report, self.class_count = None, None
+        self.reference = reference_order(data, samples)
         with _own_random_state(self.device):
-            if self.shapes or self.captions:
-                size, channels = data.images.shape[-1], data.images.shape[1]
-                self.classifier, self.classifier_report = cache.shapes_classifier(size, channels, cache_dir, self.device)
-                if self.shapes:
+            if self.class_metrics or self.captions:
+                self.classifier, self.classifier_report = cache.classifier_for(data, cache_dir, self.device)
+                self.class_count = self.classifier.class_count
+                if self.class_metrics:
                     self.real = cache.real_statistics(data, self.classifier, cache_dir, self.device, batch)
             self.ceiling = self._ceiling()
         self.setup_seconds = time.perf_counter() - start
 
     def __call__(self, generate, wanted: dict | None = None) -> dict:
         """Draw `samples` images from generate(n) (floats in [-1, 1], [n, C, S, S]) and score
-        them: {'samples', 'seconds', 'values', 'ceiling', 'classifier'}. wanted: as score's."""
+        them: {'samples', 'seconds', 'values', 'ceiling', 'classifier', 'classes'} (classes: how
+        many the classifier tells apart, None without one). wanted: as score's."""
         start = time.perf_counter()
         with torch.no_grad(), _own_random_state(self.device):
             chunks = []
@@ -90,7 +97,7 @@ class Evaluator:
                 chunks.append(quantize(generate(min(self.batch, self.samples - first))).cpu())
             values = self.score(torch.cat(chunks), wanted)
         return {"samples": self.samples, "seconds": time.perf_counter() - start, "values": values,
-                "ceiling": self.ceiling, "classifier": self.classifier_report}
+                "ceiling": self.ceiling, "classifier": self.classifier_report, "classes": self.class_count}
 
     def score(self, images: torch.Tensor, wanted: dict | None = None) -> dict:
         """Every asked metric of uint8 images [N, C, S, S] (generated here, or gathered from
@@ -102,8 +109,8 @@ class Evaluator:
                               f"shape {tuple(expected)}")
         values = {}
         with _own_random_state(self.device):
-            if self.shapes:
-                values.update(self._shapes_scores(images))
+            if self.class_metrics:
+                values.update(self._class_scores(images))
             if self.captions:
                 if wanted is None:
                     raise MetricError("caption faithfulness needs samples generated from captions (--model dfgan)")
@@ -112,14 +119,15 @@ class Evaluator:
                 values.update(self._inception_scores(images, self.inception))
         return {name: values[name] for name in self.metrics}
 
-    def _shapes_scores(self, images: torch.Tensor) -> dict:
+    def _class_scores(self, images: torch.Tensor) -> dict:
         readout = read(self.classifier, images, self.device, self.batch)
         real = self.real
-        scores = mode_metrics(histogram(readout.labels), real["counts"])
+        scores = mode_metrics(histogram(readout.labels, self.class_count), real["counts"])
         scores["fd"] = frechet_distance(*moments(readout.features), real["mean"], real["cov"])
         # The real set's k-NN radii depend on its size: as many real images as samples
         # (Naeem et al. compare equal sizes).
-        scores.update(prdc(real["features"][:len(images)].to(self.device), readout.features.to(self.device)))
+        reference = real["features"][torch.from_numpy(self.reference[:len(images)])]
+        scores.update(prdc(reference.to(self.device), readout.features.to(self.device)))
         return scores
 
     def _inception_scores(self, images: torch.Tensor, names) -> dict:
@@ -131,9 +139,9 @@ class Evaluator:
         """The asked metrics of held-out real images (as many as the samples) against the data."""
         held_out = lambda: torch.from_numpy(held_out_images(self.data, self.samples))
         scores = {}
-        if self.shapes:
-            scores.update(cache.ceiling(self.data, f"shapes-v{VERSION}-n{self.samples}", self.cache_dir,
-                                        lambda: self._shapes_scores(held_out())))
+        if self.class_metrics:
+            scores.update(cache.ceiling(self.data, f"{cache.version_tag(self.data)}-n{self.samples}", self.cache_dir,
+                                        lambda: self._class_scores(held_out())))
         if self.captions:        # real images against their own captions' attributes
             real = held_out_shapes(self.data, self.samples)
             scores.update(faithfulness(read(self.classifier, torch.from_numpy(real.images), self.device, self.batch),
@@ -153,20 +161,36 @@ def evaluate(generate, data: ImageSet, metrics=None, samples: int = SAMPLES, **o
 
 def metrics_line(step: int, images: int, result: dict) -> dict:
     """One line of a run's metrics.jsonl, as began_fast.plot reads it: step, images seen,
-    each metric, the seconds the evaluation took, and the real data's ceiling."""
+    each metric, the seconds the evaluation took, the real data's ceiling, and with the
+    class metrics how many classes there are (compare judges a collapse by it)."""
+    classes = {"classes": result["classes"]} if result.get("classes") else {}
     return {"step": step, "images": images, **result["values"], "seconds": result["seconds"],
-            "ceiling": result["ceiling"]}
+            "ceiling": result["ceiling"], **classes}
 
 
 def held_out_images(data: ImageSet, count: int) -> np.ndarray:
     """uint8 real images the run never trained on, for the ceiling: fresh built-in shapes
     from a seed derived from the data identity; for an image folder, which has no unseen
-    images, `count` of its own images (so there the ceiling is real against real, not
-    held out)."""
-    if data.labels:
+    images, `count` of its own images at random (so there the ceiling is real against
+    real, not held out)."""
+    if data.builtin:
         return held_out_shapes(data, count).images
-    pick = np.random.default_rng(held_out_seed(data)).permutation(len(data.images))[:count]
-    return data.images[np.sort(pick)]
+    return data.images[np.sort(folder_order(data)[:count])]
+
+
+def reference_order(data: ImageSet, samples: int) -> np.ndarray:
+    """The order in which the data's features serve as PRDC's real set (its first as many
+    as there are samples). The built-in shapes come in random order already. A folder's
+    come sorted by file (a labelled one: by class), so they are taken in random order,
+    starting past the images the ceiling scores, so that the ceiling's real images are
+    not their own neighbours where the folder holds twice the samples or more."""
+    if data.builtin:
+        return np.arange(len(data.images))
+    return np.roll(folder_order(data), -samples)
+
+
+def folder_order(data: ImageSet) -> np.ndarray:
+    return np.random.default_rng(held_out_seed(data)).permutation(len(data.images))
 
 
 def held_out_shapes(data: ImageSet, count: int) -> ImageSet:

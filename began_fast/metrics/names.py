@@ -12,24 +12,26 @@ class Metric:
     name: str
     unit: str
     better: str          # "higher", "lower", or "reference" (a level to read another metric beside)
-    family: str          # "shapes" (the built-in data's classifier), "captions" (the same, against
-                         # DF-GAN's captions) or "inception" (torch-fidelity)
+    family: str          # "classes" (a classifier of the data's classes: the built-in shapes' or a
+                         # labelled folder's), "captions" (the shapes' classifier against DF-GAN's
+                         # captions) or "inception" (torch-fidelity)
     meaning: str
 
 
 METRICS = {m.name: m for m in (
-    Metric("modes", "share of 24", "higher", "shapes",
-           "(shape, colour) classes the samples reach, each above a quarter of its fair share"),
-    Metric("kl", "nats", "lower", "shapes",
-           "KL(samples || data) over the classes and 'no shape': log(24/k) for k equal modes"),
-    Metric("recognised", "share", "higher", "shapes",
-           "samples the classifier calls a (shape, colour) class with probability >= 0.5"),
-    Metric("fd", "feature units^2", "lower", "shapes",
+    Metric("modes", "share of {classes}", "higher", "classes",
+           "classes (the 24 (shape, colour) ones, or a folder's) the samples reach, each above a "
+           "quarter of its fair share"),
+    Metric("kl", "nats", "lower", "classes",
+           "KL(samples || data) over the classes and 'none': log(K/k) for k of K equal modes"),
+    Metric("recognised", "share", "higher", "classes",
+           "samples the classifier calls some class with probability >= 0.5"),
+    Metric("fd", "feature units^2", "lower", "classes",
            "Frechet distance in the classifier's 128 features"),
-    Metric("precision", "share", "higher", "shapes", "samples inside the real data's k-NN balls (k = 5)"),
-    Metric("recall", "share", "higher", "shapes", "real images inside the samples' k-NN balls"),
-    Metric("density", "ratio", "higher", "shapes", "real k-NN balls around each sample, over k: about 1 for real data"),
-    Metric("coverage", "share", "higher", "shapes", "real images whose k-NN ball holds a sample"),
+    Metric("precision", "share", "higher", "classes", "samples inside the real data's k-NN balls (k = 5)"),
+    Metric("recall", "share", "higher", "classes", "real images inside the samples' k-NN balls"),
+    Metric("density", "ratio", "higher", "classes", "real k-NN balls around each sample, over k: about 1 for real data"),
+    Metric("coverage", "share", "higher", "classes", "real images whose k-NN ball holds a sample"),
     Metric("faithful", "share", "higher", "captions",
            "samples whose shape, colour, size and position all match their caption (dfgan, built-in data)"),
     Metric("faithful_shape", "share", "higher", "captions", "samples of their caption's shape"),
@@ -44,14 +46,21 @@ METRICS = {m.name: m for m in (
     Metric("kid", "poly-kernel MMD^2", "lower", "inception", "kernel Inception distance, mean of 100 subsets"),
 )}
 
+CLASS_METRICS = tuple(n for n, m in METRICS.items() if m.family == "classes")
 GROUPS = {
-    "shapes": tuple(n for n, m in METRICS.items() if m.family == "shapes"),
+    "classes": CLASS_METRICS,
+    "shapes": CLASS_METRICS,     # the first name of the class metrics, when only the shapes had them
     "prdc": ("precision", "recall", "density", "coverage"),
     "captions": ("faithful", "faithful_shape", "faithful_colour", "faithful_size", "faithful_position",
                  "chance", "chance_shape", "chance_colour", "chance_size", "chance_position"),
     "inception": ("fid", "kid"),
     "all": tuple(METRICS),
 }
+
+
+def unit(name: str, classes: int | None = None) -> str:
+    """A metric's unit, with the number of classes where it is known ('share of 24')."""
+    return METRICS[name].unit.format(classes=classes or "the classes")
 
 
 def parse_metrics(text: str) -> tuple:

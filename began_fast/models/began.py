@@ -7,17 +7,33 @@ Adam updates and the k_t update, and adds the step's losses to the stats buffer:
     L(v) = mean |v - D(v)|;  L_D = L(x) - k_t L(G(z));  L_G = L(G(z))
     k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)
     M_global = L(x) + |gamma L(x) - L(G(z))|    (the lr halves on its plateaus)
+
+With --latent-constraint w (BEGAN-CS, Chang et al. 2018) both D and G also minimise
+w * C, C = mean (z - Enc_D(G(z)))^2: D's encoder must recover z from G's image, so G
+cannot map many z to one image without the error growing.
 """
+from typing import NamedTuple
+
 import torch
 
 from began_fast.distributed import all_reduce_mean
-from began_fast.kernels import STATS_FIELDS, equilibrium_update, l1_per_sample, l1_per_sample_reference
+from began_fast.kernels import STATS_FIELDS as KERNEL_STATS, equilibrium_update, l1_per_sample, l1_per_sample_reference
 from began_fast.step import apply_gradients, autocast, count_step, draw_real, draw_z, in_training_shapes
 
 OPTIMIZER = ("adam", (0.5, 0.999))
 PRIOR = "uniform"
 PLATEAU_METRIC = "m_global"      # what the lr schedule watches (train.py)
-__all__ = ["STATS_FIELDS"]       # the equilibrium kernel's layout: count, L(x), L(G(z)), L_D, M_global
+# The equilibrium kernel's layout (count, L(x), L(G(z)), L_D, M_global), which it adds to
+# itself, then the latent constraint's error C, which the step adds.
+STATS_FIELDS = KERNEL_STATS + ("latent_error",)
+
+
+class Losses(NamedTuple):
+    loss_real: torch.Tensor       # L(x), batch mean
+    loss_fake: torch.Tensor       # L(G(z)), batch mean
+    d_grads: tuple = ()
+    g_grads: tuple = ()
+    latent_error: torch.Tensor | None = None   # C, when --latent-constraint is on
 
 
 def new_buffers(device) -> dict:
@@ -25,8 +41,9 @@ def new_buffers(device) -> dict:
     return {"k": torch.zeros((), device=device)}
 
 
-def single_pass_losses(state, real, z):
-    """L(x) and L(G(z)) from one D forward on [real; fake].
+def single_pass_losses(state, real, z) -> Losses:
+    """L(x) and L(G(z)) from one D forward on [real; fake] (and C, the latent constraint's
+    error, from one more pass of D's encoder on the fakes, when it is on).
 
     The -k_t trick, explained here once: D's layers take a per-sample weight-gradient
     scale (began_layers.py; kernels.conv2d_elu's weight_grad_scale), 1 for the real half
@@ -35,57 +52,102 @@ def single_pass_losses(state, real, z):
     into G is unscaled, so G's parameters get the gradient of L_G = L(G(z)). One D
     forward and one backward replace the paper's two passes (two_pass_gradients), with
     the same gradients (tested).
+
+    The latent constraint must reach D's encoder unscaled (D minimises it too), so the
+    fakes go through the encoder a second time, as a third block of the same batch with
+    scale 1; only the first two blocks go on through the decoder.
     """
     batch, k = real.shape[0], state.buffers["k"]
+    constrained = state.opts.latent_constraint > 0
     with autocast(state):
         fake = state.G(z).float()
-        both = torch.cat([real, fake]).contiguous(memory_format=state.memory_format)
-        scale = torch.cat([torch.ones_like(k).expand(batch), -k.expand(batch)])
-        recon = state.D(both, weight_grad_scale=scale)
+        blocks = [real, fake, fake] if constrained else [real, fake]
+        inputs = torch.cat(blocks).contiguous(memory_format=state.memory_format)
+        one = torch.ones_like(k).expand(batch)
+        scale = torch.cat([one, -k.expand(batch)] + ([one] if constrained else []))
+        embedding = state.D.encode(inputs, scale)
+        both, pair_scale = inputs[:2 * batch], scale[:2 * batch]
+        recon = state.D.decode(embedding[:2 * batch], pair_scale)
     per_sample = l1_per_sample(recon, both)
-    return per_sample[:batch].mean(), per_sample[batch:].mean()
+    latent_error = latent_error_of(embedding[2 * batch:].float(), z) if constrained else None
+    return Losses(per_sample[:batch].mean(), per_sample[batch:].mean(), latent_error=latent_error)
 
 
-def single_pass_gradients(state, real, z):
-    """(loss_real, loss_fake, D's gradients, G's gradients) from one forward and one backward."""
-    loss_real, loss_fake = single_pass_losses(state, real, z)
+def latent_error_of(recovered, z):
+    """C: the mean squared difference between z and what D's encoder recovers from G(z)."""
+    return (recovered - z).pow(2).mean()
+
+
+def single_pass_gradients(state, real, z) -> Losses:
+    """The losses and D's and G's gradients from one forward and one backward."""
+    losses = single_pass_losses(state, real, z)
+    total = losses.loss_real + losses.loss_fake
+    if losses.latent_error is not None:
+        total = total + state.opts.latent_constraint * losses.latent_error
     d_params, g_params = list(state.D.parameters()), list(state.G.parameters())
-    grads = torch.autograd.grad(loss_real + loss_fake, d_params + g_params)
-    return loss_real, loss_fake, grads[:len(d_params)], grads[len(d_params):]
+    grads = torch.autograd.grad(total, d_params + g_params)
+    return losses._replace(d_grads=grads[:len(d_params)], g_grads=grads[len(d_params):])
 
 
-def two_pass_gradients(G, D, real, z, k):
-    """The plain reference: D on real and detached fake for L_D, then D again on fake for L_G."""
+def two_pass_gradients(G, D, real, z, k, latent_constraint=0.0) -> Losses:
+    """The plain reference: D on real and detached fake for L_D, then D again on fake for
+    L_G; the latent constraint, when on, added to both with D's encoder on G(z)."""
     fake = G(z)
     loss_real = l1_per_sample_reference(D(real), real).mean()
     detached = fake.detach()
     loss_fake_d = l1_per_sample_reference(D(detached), detached).mean()
-    d_grads = torch.autograd.grad(loss_real - k * loss_fake_d, list(D.parameters()))   # L_D
+    loss_d = loss_real - k * loss_fake_d                                                # L_D
+    if latent_constraint:
+        loss_d = loss_d + latent_constraint * latent_error_of(D.encode(detached), z)
+    d_grads = torch.autograd.grad(loss_d, list(D.parameters()))
     loss_fake = l1_per_sample_reference(D(fake), fake).mean()
-    g_grads = torch.autograd.grad(loss_fake, list(G.parameters()))                     # L_G
-    return loss_real, loss_fake, d_grads, g_grads
+    loss_g, latent_error = loss_fake, None                                              # L_G
+    if latent_constraint:
+        latent_error = latent_error_of(D.encode(fake), z)
+        loss_g = loss_g + latent_constraint * latent_error
+    g_grads = torch.autograd.grad(loss_g, list(G.parameters()))
+    return Losses(loss_real, loss_fake, d_grads, g_grads, latent_error)
 
 
 def train_step(state) -> None:
     """One BEGAN step, all on the device; reads nothing back to the host."""
+    if state.opts.vanishing_residual:
+        set_carry(state)
     real, z = draw_real(state), draw_z(state)
-    loss_real, loss_fake, d_grads, g_grads = single_pass_gradients(state, real, z)
+    loss_real, loss_fake, d_grads, g_grads, latent_error = single_pass_gradients(state, real, z)
+    monitored = [loss_real.detach(), loss_fake.detach()]
+    if latent_error is not None:
+        monitored.append(latent_error.detach())
     if state.world > 1:
         # k_t follows the global batch: both losses averaged over the ranks (the gradients
         # are, in apply_gradients), so every rank makes the same k_t update.
-        loss_real, loss_fake = all_reduce_mean([loss_real.detach(), loss_fake.detach()], state.world)
+        monitored = all_reduce_mean(monitored, state.world)
     apply_gradients(state, "D", d_grads)
     apply_gradients(state, "G", g_grads)
-    # The equilibrium kernel adds [1, L(x), L(G(z)), L_D, M_global] to the stats itself.
-    k = state.buffers["k"]
-    m_global = equilibrium_update(k, loss_real, loss_fake, state.opts.gamma, state.opts.lambda_k, state.stats)
+    # The equilibrium kernel adds [1, L(x), L(G(z)), L_D, M_global] to its part of the stats.
+    k, kernel_part = state.buffers["k"], state.stats[:len(KERNEL_STATS)]
+    m_global = equilibrium_update(k, monitored[0], monitored[1], state.opts.gamma, state.opts.lambda_k, kernel_part)
+    if latent_error is not None:
+        state.stats[len(KERNEL_STATS):].add_(monitored[2])
     count_step(state, watch=m_global)
 
 
+def set_carry(state) -> None:
+    """The vanishing residuals' carry for this step, 1 - step / --vanishing-residual down to
+    0, into G's and D's buffers, on the device."""
+    carry = (1 - state.step.float() / state.opts.vanishing_residual).clamp(min=0)
+    state.G.carry.copy_(carry)
+    state.D.carry.copy_(carry)
+
+
 def log_fields(means: dict, state) -> dict:
-    """The stats line's fields: the losses, L_G (= L(G(z))), k_t and M_global."""
-    return {"loss_real": means["loss_real"], "loss_fake": means["loss_fake"], "loss_d": means["loss_d"],
-            "loss_g": means["loss_fake"], "k": float(state.buffers["k"]), "m_global": means["m_global"]}
+    """The stats line's fields: the losses, L_G (= L(G(z))), k_t, M_global, and the latent
+    constraint's error when it is on."""
+    fields = {"loss_real": means["loss_real"], "loss_fake": means["loss_fake"], "loss_d": means["loss_d"],
+              "loss_g": means["loss_fake"], "k": float(state.buffers["k"]), "m_global": means["m_global"]}
+    if state.opts.latent_constraint > 0:
+        fields["latent_error"] = means["latent_error"]
+    return fields
 
 
 def progress(record: dict) -> str:

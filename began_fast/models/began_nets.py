@@ -3,6 +3,12 @@
 All convolutions are 3x3 with padding 1 and ELU, except the last of a decoder.
 The bottom feature map is always 8x8, so an image of size S has
 R = log2(S) - 2 levels. n is the filter count, h the latent (and z) size.
+
+Vanishing residuals (paper section 3.5.1, --vanishing-residual): every convolution whose
+output has its input's shape becomes carry * x + (1 - carry) * conv(x), the carry fading
+from 1 to 0 as training starts (models/began.py sets it each step), so that early on the
+networks are shallow and gradients reach every layer. The carry is a buffer of G and of D,
+saved with their weights.
 """
 import math
 
@@ -37,9 +43,9 @@ class Encoder(nn.Module):
         self.convs = nn.ModuleList(convs)
         self.fc = Linear(8 * 8 * r * n, h)
 
-    def forward(self, x, weight_grad_scale=None):
+    def forward(self, x, weight_grad_scale=None, carry=None):
         for conv in self.convs:
-            x = conv(x, weight_grad_scale)
+            x = residual(conv, x, weight_grad_scale, carry)
         return self.fc(x.flatten(1), weight_grad_scale)
 
 
@@ -63,7 +69,7 @@ class Decoder(nn.Module):
             self.levels.append(nn.ModuleList([ConvELU(first_in, n), ConvELU(n, n)]))
         self.out = ConvELU(n, channels, elu=False)
 
-    def forward(self, z, weight_grad_scale=None):
+    def forward(self, z, weight_grad_scale=None, carry=None):
         h0 = self.fc(z, weight_grad_scale).view(-1, self.n, 8, 8)
         if self.channels_last:
             h0 = h0.contiguous(memory_format=torch.channels_last)
@@ -73,39 +79,69 @@ class Decoder(nn.Module):
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
                 if self.skip:
                     x = torch.cat([x, F.interpolate(h0, size=x.shape[-2:], mode="nearest")], dim=1)
-            x = conv_b(conv_a(x, weight_grad_scale), weight_grad_scale)
+            x = residual(conv_a, x, weight_grad_scale, carry)
+            x = residual(conv_b, x, weight_grad_scale, carry)
         x = self.out(x, weight_grad_scale)
         return torch.tanh(x) if self.tanh else x
 
 
-class Generator(nn.Module):
+def residual(conv, x, weight_grad_scale, carry):
+    """conv(x), or with a carry (vanishing residuals) carry * x + (1 - carry) * conv(x) where
+    the shapes allow it."""
+    y = conv(x, weight_grad_scale)
+    if carry is None or y.shape != x.shape:
+        return y
+    return torch.lerp(y, x, carry.to(y.dtype))
+
+
+class Blended(nn.Module):
+    """G or D: holds the vanishing residuals' carry (when they are on) for its networks."""
+
+    def __init__(self, vanishing_residual: bool):
+        super().__init__()
+        if vanishing_residual:
+            self.register_buffer("carry", torch.ones(()))
+        else:
+            self.carry = None
+
+
+class Generator(Blended):
     """z [B, h] -> images [B, channels, S, S]."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False):
-        super().__init__()
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False,
+                 vanishing_residual=False):
+        super().__init__(vanishing_residual)
         self.latent = h
         self.decoder = Decoder(image_size, n, h, channels, skip, tanh, channels_last)
 
     def forward(self, z):
-        return self.decoder(z)
+        return self.decoder(z, carry=self.carry)
 
 
-class Discriminator(nn.Module):
+class Discriminator(Blended):
     """The auto-encoder: images -> reconstructions of the same shape."""
 
-    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False):
-        super().__init__()
+    def __init__(self, image_size=64, n=128, h=64, channels=3, skip=False, tanh=False, channels_last=False,
+                 vanishing_residual=False):
+        super().__init__(vanishing_residual)
         self.encoder = Encoder(image_size, n, h, channels)
         self.decoder = Decoder(image_size, n, h, channels, skip, tanh, channels_last)
 
+    def encode(self, x, weight_grad_scale=None):
+        return self.encoder(x, weight_grad_scale, self.carry)
+
+    def decode(self, embedding, weight_grad_scale=None):
+        return self.decoder(embedding, weight_grad_scale, self.carry)
+
     def forward(self, x, weight_grad_scale=None):
-        return self.decoder(self.encoder(x, weight_grad_scale), weight_grad_scale)
+        return self.decode(self.encode(x, weight_grad_scale), weight_grad_scale)
 
 
 def build(opts) -> tuple:
     """(G, D) of a run's options, on the CPU; models.build_networks places them."""
     kw = dict(image_size=opts.size, n=opts.filters, h=opts.latent, channels=opts.channels,
-              skip=opts.skip, tanh=opts.tanh, channels_last=opts.channels_last)
+              skip=opts.skip, tanh=opts.tanh, channels_last=opts.channels_last,
+              vanishing_residual=opts.vanishing_residual > 0)
     G, D = Generator(**kw), Discriminator(**kw)       # Glorot (began_layers.init_glorot)
     if opts.init == "torch":
         init_torch_style(G)

@@ -46,5 +46,5 @@ class TextConditioning:
         index, which = self._draw(z.shape[0], generator)
         e = self.table[index.to(self.table.device), which.to(self.table.device)]
         labels = self.images.labels
-        wanted = {k: v[index.numpy()] for k, v in attributes(labels).items()} if labels else None
+        wanted = {k: v[index.numpy()] for k, v in attributes(labels).items()} if self.images.builtin else None
         return generator_input(z.to(e.device), e), wanted

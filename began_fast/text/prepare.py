@@ -57,7 +57,7 @@ def captioned(data: ImageSet) -> Captioned:
     """The built-in shapes with captions written from their labels (seeded by the data's
     identity), or an image folder's images with their .txt captions (those without left
     out, with a warning)."""
-    if data.labels:
+    if data.builtin:
         seed = int(hashlib.sha256(f"captions:{data.identity}".encode()).hexdigest()[:12], 16)
         captions = shape_captions.captions_for(data.labels, seed)
         identity = f"{data.identity}:captions{shape_captions.CAPTIONS_PER_IMAGE}-v{shape_captions.VERSION}"
@@ -67,8 +67,7 @@ def captioned(data: ImageSet) -> Captioned:
     captions, kept = read_captions(data.paths)
     identity = f"{data.identity}:captions-{_digest([kept, captions])}"
     if len(kept) < len(data.images):
-        data = ImageSet(data.images[kept], f"{data.identity}:captioned-{_digest(kept)}",
-                        paths=[data.paths[i] for i in kept])
+        data = data.subset(kept, f"{data.identity}:captioned-{_digest(kept)}")   # a labelled folder keeps its classes
     return Captioned(data, captions, identity, None)
 
 
