@@ -115,20 +115,20 @@ def train_step(state) -> None:
         set_carry(state)
     real, z = draw_real(state), draw_z(state)
     loss_real, loss_fake, d_grads, g_grads, latent_error = single_pass_gradients(state, real, z)
-    monitored = [loss_real.detach(), loss_fake.detach()]
-    if latent_error is not None:
-        monitored.append(latent_error.detach())
+    # No op on them here: one would be a graph of its own between autograd.grad's graph
+    # break and the optimisers' (test_the_compiled_step_is_five_graphs).
+    monitored = [loss_real, loss_fake] + ([] if latent_error is None else [latent_error])
     if state.world > 1:
         # k_t follows the global batch: both losses averaged over the ranks (the gradients
         # are, in apply_gradients), so every rank makes the same k_t update.
-        monitored = all_reduce_mean(monitored, state.world)
+        monitored = all_reduce_mean([m.detach() for m in monitored], state.world)
     apply_gradients(state, "D", d_grads)
     apply_gradients(state, "G", g_grads)
     # The equilibrium kernel adds [1, L(x), L(G(z)), L_D, M_global] to its part of the stats.
     k, kernel_part = state.buffers["k"], state.stats[:len(KERNEL_STATS)]
     m_global = equilibrium_update(k, monitored[0], monitored[1], state.opts.gamma, state.opts.lambda_k, kernel_part)
     if latent_error is not None:
-        state.stats[len(KERNEL_STATS):].add_(monitored[2])
+        state.stats[len(KERNEL_STATS):].add_(monitored[2].detach())
     count_step(state, watch=m_global)
 
 
