@@ -44,8 +44,7 @@ class PerDevice(NamedTuple):
 
 # Defaults that depend on the training device, for options the user did not set (and the
 # model does not set: MODEL_DEFAULTS comes first). On the CPU, a small configuration that
-# trains in a few minutes: 4,000 BEGAN steps took 255 s on 2 cores (AMD EPYC, 2 threads,
-# nothing else running, 2026-11-24), the 8 evaluations (metrics_every 500) 2.1 s of it.
+# trains in a few minutes (docs/results.md, "The default CPU run").
 DEVICE_DEFAULTS = dict(
     size=PerDevice(64, 32),
     builtin_count=PerDevice(20000, 8000),
@@ -68,11 +67,9 @@ DEVICE_DEFAULTS = dict(
 
 # The models (began_fast/models/<objective>.py each): the architecture they train by default,
 # and their own papers' settings. BEGAN on the CPU: gamma 1 and lambda_k 0.01, not the
-# paper's 0.5 and 0.001: with those (batch 16, lr 1e-4), no seed of six drew a recognised
-# class by step 3,000. Batch 32, lr 2e-4, Glorot init: at seed 0 they beat --init torch at
-# batch 32, and at batch 16 with lr 2e-4 or 4e-4 (README, "Results so far", measured
-# 2026-11-24). Adding a model: its file in
-# began_fast/models/ and one entry here (and in models.OBJECTIVES).
+# paper's 0.5 and 0.001, with batch 32, lr 2e-4 and Glorot init: the CPU model collapsed
+# with the paper's values (docs/results.md, "How the CPU defaults were chosen").
+# Adding a model: docs/architecture.md, "Adding a model".
 MODEL_DEFAULTS = {
     "began": dict(arch="began", filters=PerDevice(128, 16), latent=PerDevice(64, 32),
                   batch=PerDevice(16, 32), lr=PerDevice(1e-4, 2e-4), gamma=PerDevice(0.5, 1.0),

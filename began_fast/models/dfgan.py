@@ -8,7 +8,7 @@ sentence vectors rolled by one: a mismatched pair) and G's image G(z, e):
     L_G = -D(G(z, e), e)
 One D update, then one G update through the updated D, as the paper; Adam, G 1e-4, D 4e-4,
 betas (0, 0.9). The penalty is a gradient of a gradient (double backward) and runs eagerly
-under torch.compile, like WGAN-GP's (see README, backends per model).
+under torch.compile, like WGAN-GP's (docs/models.md, "What each backend does for each model").
 Stats: L_D, L_G, D's mean logits on matched real, fake and mismatched pairs, and the penalty.
 """
 import torch
