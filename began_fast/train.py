@@ -36,7 +36,8 @@ from began_fast.files import LogError
 from began_fast.images import quantize, save_grid
 from began_fast.metrics.names import MetricError
 from began_fast.plot import plot_run
-from began_fast.models import build_networks, memory_needed, objective, sample_z
+from began_fast.models import build_networks, memory_needed, sample_z
+from began_fast.models.hooks import Model
 from began_fast.schedule import PlateauDecay
 from began_fast.step import in_training_shapes, load_optimizer_state, new_state
 from began_fast.text.store import EncoderFileError
@@ -145,9 +146,9 @@ class Trainer:
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
-        self.model = objective(opts.model)
+        self.model = Model(opts.model)
         dataset = self._load_data()
-        self.text = self._text_conditioning(dataset, payload) if getattr(self.model, "CONDITIONED", False) else None
+        self.text = self._text_conditioning(dataset, payload) if self.model.spec.conditioned else None
         if self.text is not None:
             dataset = self.text.images       # an image folder: the images with captions
         torch.manual_seed(opts.seed)
@@ -162,7 +163,7 @@ class Trainer:
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
-        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
+        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.spec.prior).to(self.device)
         self.grid_captions = None      # DF-GAN: one caption per grid row, written beside it
         if self.text is not None:
             self.fixed_z, self.grid_captions = self.text.grid(self.fixed_z, fixed, GRID_COLUMNS)
@@ -210,7 +211,7 @@ class Trainer:
         if not names:
             return None, None, None
         share = -(-self.opts.metrics_samples // self.dist.world)
-        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.PRIOR)
+        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.spec.prior)
         wanted = None
         if self.text is not None:
             z, wanted = self.text.evaluation(z, fixed)
@@ -390,7 +391,7 @@ class Trainer:
     def _report_nonfinite(self) -> tuple[int, str]:
         return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; "
                    f"{self._last_checkpoint_text()}. Try a lower --lr"
-                   f"{' or a different --gamma' if self.opts.model == 'began' else ''}.")
+                   f"{self.model.spec.nonfinite_hint}.")
 
     def _last_checkpoint_text(self) -> str:
         """Which checkpoint a failed run leaves to go on from (none past the current step:
@@ -406,27 +407,26 @@ class Trainer:
             return False
         lr = self._decay_lr(means)
         images_per_s = steps * self.opts.batch * self.dist.world / seconds if steps and seconds > 0 else None
-        fields = self.model.log_fields(means, self.state) if hasattr(self.model, "log_fields") else means
+        fields = self.model.log_fields(means, self.state)
         record = {"step": self.step, "images": self._images(), **fields, "lr": lr,
                   "images_per_s": images_per_s, "time": self.elapsed + seconds}
         self._write_stats_line(record)
-        shown = self.model.progress(fields) if hasattr(self.model, "progress") else \
-            " ".join(f"{k}={v:.4f}" for k, v in fields.items())
+        shown = self.model.progress(fields)
         bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}{self.latest_metrics}")
         return True
 
     def _read_interval_means(self) -> dict:
         """The interval's mean of each stats field, read from the device in one copy (the
         loop's only synchronisation), and the buffer zeroed for the next interval."""
-        sums = dict(zip(self.model.STATS_FIELDS, self.state.stats.tolist()))
+        sums = dict(zip(self.model.stats_fields, self.state.stats.tolist()))
         self.state.stats.zero_()
         count = max(sums.pop("count"), 1.0)
         return {name: value / count for name, value in sums.items()}
 
     def _decay_lr(self, means: dict) -> float:
-        """G's lr from here on. Models with a PLATEAU_METRIC (BEGAN: M_global) feed it to the
+        """G's lr from here on. Models with a plateau_metric (BEGAN: M_global) feed it to the
         plateau schedule; the others keep their lr, as their papers do."""
-        metric = getattr(self.model, "PLATEAU_METRIC", None)
+        metric = self.model.spec.plateau_metric
         if metric is None:
             return self.opts.lr
         lr = self.decay.update(self.step, means[metric])
@@ -467,8 +467,7 @@ class Trainer:
             return
         s = self.state
         grids = {"samples": in_training_shapes(s, s.G, self.fixed_z, s.opts.batch)}
-        if hasattr(self.model, "extra_grids"):
-            grids.update(self.model.extra_grids(s, self.fixed_real))
+        grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
             labels = self.grid_captions if name == "samples" else None
             save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), GRID_COLUMNS, labels)

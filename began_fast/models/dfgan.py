@@ -16,10 +16,7 @@ import torch.nn.functional as F
 
 from began_fast.step import apply_gradients, autocast, draw_z, finish_step
 
-OPTIMIZER = ("adam", (0.0, 0.9))
-PRIOR = "normal"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "d_real", "d_fake", "d_mismatch", "penalty")
-CONDITIONED = True          # G's input is [z | sentence vector]; the data carry captions
 PENALTY_WEIGHT, PENALTY_POWER = 2.0, 6.0
 
 

@@ -14,8 +14,6 @@ import torch
 from began_fast.models.wgan import critic_update, generator_update
 from began_fast.step import autocast, finish_step
 
-OPTIMIZER = ("adam", (0.0, 0.9))
-PRIOR = "normal"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "wasserstein", "penalty")
 
 
