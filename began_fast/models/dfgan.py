@@ -20,6 +20,19 @@ STATS_FIELDS = ("count", "loss_d", "loss_g", "d_real", "d_fake", "d_mismatch", "
 PENALTY_WEIGHT, PENALTY_POWER = 2.0, 6.0
 
 
+def conditioning(dataset, opts, device, saved=None, bar=None, log=None):
+    """The hook (models/hooks.py): the captions and the frozen text encoder, the checkpoint's
+    (`saved`) when resuming, else pre-trained on these captions (cached) or --text-encoder's."""
+    from began_fast.text.conditioning import TextConditioning     # which imports this file
+    text = TextConditioning(dataset, opts, device, saved, bar("pre-training the text encoder", "batch"),
+                            lambda line: log(f"text encoder: {line}"))
+    if saved is None:
+        report = text.text.report
+        accuracy = f", held-out matching accuracy {report['accuracy']:.3f}" if "accuracy" in report else ""
+        log(f"text encoder: {text.text.path}{accuracy}")
+    return text
+
+
 def generator_input(z: torch.Tensor, sentences: torch.Tensor) -> torch.Tensor:
     return torch.cat([z, sentences.to(z.dtype)], dim=1)
 

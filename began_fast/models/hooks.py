@@ -7,6 +7,8 @@ Hooks an objective file may define (began.py defines all of them):
     log_fields(means, state) -> dict    the stats line's fields from the interval's means
     progress(fields) -> str             its part of the progress bar
     extra_grids(state, real) -> dict    grids beside the samples (BEGAN: reconstructions)
+    conditioning(dataset, opts, device, saved, bar, log)
+                                        what G is conditioned on (DF-GAN: captions; see Unconditioned)
 """
 import importlib
 
@@ -29,7 +31,32 @@ def extra_grids(state, real) -> dict:
     return {}
 
 
-DEFAULTS = dict(new_buffers=new_buffers, log_fields=log_fields, progress=progress, extra_grids=extra_grids)
+class Unconditioned:
+    """What an unconditioned model adds to a run: nothing. A conditioned model's hook returns
+    an object with the same parts (text.conditioning.TextConditioning for DF-GAN)."""
+    sentences = None     # what DeviceImages draws with each image
+    payload = None       # what checkpoints embed
+
+    def __init__(self, dataset):
+        self.images = dataset          # the data the run trains on
+
+    def grid(self, z, generator, columns: int) -> tuple:
+        """(G's inputs for the sample grids, a caption per row or None)."""
+        return z, None
+
+    def evaluation(self, z, generator) -> tuple:
+        """(G's inputs for the evaluations, the attributes their conditions name or None)."""
+        return z, None
+
+
+def conditioning(dataset, opts, device, saved=None, bar=None, log=None) -> Unconditioned:
+    """saved: what a resumed checkpoint embedded; bar(desc, unit) and log(line): progress
+    and news for the console during a long set-up."""
+    return Unconditioned(dataset)
+
+
+DEFAULTS = dict(new_buffers=new_buffers, log_fields=log_fields, progress=progress, extra_grids=extra_grids,
+                conditioning=conditioning)
 
 
 class Model:
