@@ -2,18 +2,24 @@
 
 A checkpoint holds G, D, both optimisers, the model's own state (BEGAN: k_t), the lr
 schedule, the step, the stats buffer, every random state, the options and the data
-identity, so a run continues as if it had never stopped. It holds nothing but tensors and plain Python values, so
-it is read with torch's weights-only unpickler: a file crafted to run code when
-unpickled is refused, never run. Only this module touches checkpoint files.
+identity, so a run continues as if it had never stopped. It holds nothing but tensors and
+plain Python values, so it is read with torch's weights-only unpickler: a file crafted to
+run code when unpickled is refused, never run. Only this module touches checkpoint files,
+and only it knows what they hold: build() makes a run's payload, restore() and
+restore_random() put one back.
 """
 import glob
 import os
 import pickle
 import re
+import warnings
 
 import torch
 
+from began_fast.devices import set_rng_state
+from began_fast.distributed import rank_seed
 from began_fast.files import atomic_write
+from began_fast.step import load_optimizer_state
 
 FORMAT = "began_fast.checkpoint.v2"
 # v1: BEGAN only, its k_t at the top level; v2: any model, its state under "buffers".
@@ -57,6 +63,49 @@ def load(path: str) -> dict:
     if not isinstance(payload, dict) or payload.get("format") not in READABLE:
         raise UnreadableCheckpoint(path, "not a began_fast checkpoint")
     return payload
+
+
+def build(state, decay, *, step: int, elapsed: float, images: int, world: int, data_identity: str,
+          conditioning: dict | None = None) -> dict:
+    """A run's checkpoint contents from its step state and lr schedule, but the random
+    streams: save's caller adds every rank's ("rng_ranks"). `conditioning`: what a
+    conditioned model embeds (DF-GAN: its text encoder), kept under "text"."""
+    return {
+        "step": step, "elapsed": elapsed, "options": state.opts.to_dict(), "data_identity": data_identity,
+        "G": state.G.state_dict(), "D": state.D.state_dict(),
+        "opt_g": state.opt_g.state_dict(), "opt_d": state.opt_d.state_dict(),
+        "buffers": {name: t.cpu() for name, t in state.buffers.items()},
+        "stats": state.stats.cpu(), "decay": decay.state_dict(), "world": world, "images": images,
+        **({"text": conditioning} if conditioning is not None else {}),
+    }
+
+
+def restore(state, decay, payload: dict) -> None:
+    """Put a payload of either format into a fresh run: weights, optimiser states (with this
+    run's implementation flags and lr tensors), the model's own state, the stats buffer,
+    the lr schedule and the device's step count. The caller sets the lr tensors from the
+    schedule."""
+    state.G.load_state_dict(payload["G"])
+    state.D.load_state_dict(payload["D"])
+    for opt, saved, lr in ((state.opt_g, payload["opt_g"], state.lr_g), (state.opt_d, payload["opt_d"], state.lr_d)):
+        load_optimizer_state(opt, saved, lr)
+    decay.load_state_dict(payload["decay"])
+    for name, saved in buffers(payload).items():
+        state.buffers[name].copy_(saved)
+    state.stats[:len(payload["stats"])].copy_(payload["stats"])   # a model's later fields come after its earlier ones
+    state.step.fill_(payload["step"])
+
+
+def restore_random(payload: dict, rank: int, world: int, device, seed: int) -> None:
+    """This rank's random streams: exactly where the checkpoint left them when as many
+    processes resume as wrote it; otherwise afresh, from seed, rank and step, with a warning."""
+    if payload["world"] == world:
+        set_rng_state(payload["rng_ranks"][rank], device)
+        return
+    warnings.warn(f"the checkpoint was written by {payload['world']} process(es) and this run has {world}: "
+                  "weights, optimisers, k_t and lr carry over; the data shards and random streams "
+                  "start afresh (from seed, rank and step)")
+    torch.manual_seed(rank_seed(seed, rank, payload["step"]))
 
 
 def buffers(payload: dict) -> dict:

@@ -29,9 +29,10 @@ from began_fast.config import parse_args as parse_train_args
 from began_fast.data import DataError, folder_classes, list_images
 from began_fast.files import LogError, atomic_write, read_jsonl
 from began_fast.metrics.names import GROUPS, METRICS
+from began_fast.specs import SPECS
 
-# The unconditional models; DF-GAN, which draws from captions, joins when named.
-DEFAULT_MODELS = tuple(m for m in MODELS if m != "dfgan")
+# The unconditional models; a conditioned one (DF-GAN, which draws from captions) joins when named.
+DEFAULT_MODELS = tuple(m for m in MODELS if not SPECS[m].conditioned)
 
 EVALUATIONS = 8          # evaluations per run, so that a collapse shows when it happens
 COLLAPSED = 2            # mode coverage at or below this many of the data's classes...

@@ -8,7 +8,8 @@ import argparse
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+
+from began_fast.specs import ARCHITECTURES, SPECS, PerDevice
 
 IMAGE_SIZES = (32, 64, 128, 256)
 CROPS = ("center", "celeba")
@@ -37,15 +38,9 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, one_line(f"error: {message}; see {self.prog} --help") + "\n")
 
 
-class PerDevice(NamedTuple):
-    cuda: object
-    cpu: object
-
-
 # Defaults that depend on the training device, for options the user did not set (and the
-# model does not set: MODEL_DEFAULTS comes first). On the CPU, a small configuration that
-# trains in a few minutes: 4,000 BEGAN steps took 255 s on 2 cores (AMD EPYC, 2 threads,
-# nothing else running, 2026-11-24), the 8 evaluations (metrics_every 500) 2.1 s of it.
+# model does not set: its spec's defaults come first). On the CPU, a small configuration that
+# trains in a few minutes (docs/results.md, "The default CPU run").
 DEVICE_DEFAULTS = dict(
     size=PerDevice(64, 32),
     builtin_count=PerDevice(20000, 8000),
@@ -66,46 +61,46 @@ DEVICE_DEFAULTS = dict(
     channels_last=PerDevice(True, False),
 )
 
-# The models (began_fast/models/<objective>.py each): the architecture they train by default,
-# and their own papers' settings. BEGAN on the CPU: gamma 1 and lambda_k 0.01, not the
-# paper's 0.5 and 0.001: with those (batch 16, lr 1e-4), no seed of six drew a recognised
-# class by step 3,000. Batch 32, lr 2e-4, Glorot init: at seed 0 they beat --init torch at
-# batch 32, and at batch 16 with lr 2e-4 or 4e-4 (README, "Results so far", measured
-# 2026-11-24). Adding a model: its file in
-# began_fast/models/ and one entry here (and in models.OBJECTIVES).
-MODEL_DEFAULTS = {
-    "began": dict(arch="began", filters=PerDevice(128, 16), latent=PerDevice(64, 32),
-                  batch=PerDevice(16, 32), lr=PerDevice(1e-4, 2e-4), gamma=PerDevice(0.5, 1.0),
-                  lambda_k=PerDevice(0.001, 0.01)),
-    "dcgan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(128, 32), lr=2e-4),
-    "gan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(128, 32), lr=2e-4),
-    "wgan": dict(arch="dcgan", filters=PerDevice(64, 16), latent=100, batch=PerDevice(64, 32), lr=5e-5,
-                 n_critic=5, clip=0.01),
-    "wgan-gp": dict(arch="dcgan-nobn", filters=PerDevice(64, 16), latent=128, batch=PerDevice(64, 32),
-                    lr=1e-4, n_critic=5, gp_weight=10.0),
-    # DF-GAN: z 100-d Gaussian, the authors' widths (n = 32) and batch; on the CPU 32 px, n 16.
-    "dfgan": dict(arch="dfgan", filters=PerDevice(32, 16), latent=100, batch=PerDevice(32, 32), lr=1e-4,
-                  lr_d=4e-4, flip=False),
-}
-MODELS = tuple(MODEL_DEFAULTS)
-# The networks: BEGAN's auto-encoder D, or DCGAN's scalar critic with or without batch norm.
-ARCHS = ("began", "dcgan", "dcgan-nobn", "dfgan")
-# The architectures each model can train: BEGAN needs its auto-encoder D, DF-GAN its
-# sentence-conditioned networks, the others a scalar critic.
-MODEL_ARCHS = {"began": (("began",), "BEGAN's objective needs an auto-encoder D"),
-               "dfgan": (("dfgan",), "DF-GAN needs its sentence-conditioned networks")}
-SCALAR_CRITICS = (("dcgan", "dcgan-nobn"), "the other GANs need a scalar critic")
 G_LOSSES = ("nonsaturating", "saturating")
 INITS = ("glorot", "torch")
-# Options that only some models read; giving one to another model is refused.
-MODEL_OPTIONS = dict(gamma=("began",), lambda_k=("began",), latent_constraint=("began",), lr_patience=("began",), lr_floor=("began",),
-                     skip=("began",), vanishing_residual=("began",), tanh=("began",), init=("began",), g_loss=("gan", "dcgan"), n_critic=("wgan", "wgan-gp"),
-                     clip=("wgan",), gp_weight=("wgan-gp",), text_encoder=("dfgan",), vocabulary=("dfgan",))
+
+
+# The models' tables, read from their specs (began_fast/specs/) at each use, so that a model
+# registered after this module was imported is in them too. Adding a model:
+# docs/architecture.md, "Adding a model".
+def model_defaults() -> dict:
+    """--model -> its papers' settings, PerDevice where the devices differ."""
+    return {name: spec.defaults for name, spec in SPECS.items()}
+
+
+def _readers(option: str) -> tuple:
+    """The models that read `option`: first the one whose objective file is named after it
+    (which defines it), then the variants that train the same objective (gan, then dcgan)."""
+    readers = [s for s in SPECS.values() if option in s.options]
+    readers.sort(key=lambda s: s.objective.rsplit(".", 1)[-1] != s.name.replace("-", "_"))
+    return tuple(s.name for s in readers)
+
+
+def model_options() -> dict:
+    """Options that only some models read -> those models; giving one to another is refused."""
+    return {option: _readers(option) for spec in SPECS.values() for option in spec.options}
+
+
+_TABLES = dict(MODEL_DEFAULTS=model_defaults, MODEL_OPTIONS=model_options, MODELS=lambda: tuple(SPECS),
+               ARCHS=lambda: tuple(ARCHITECTURES),
+               MODEL_ARCHS=lambda: {name: (s.archs, s.why_archs) for name, s in SPECS.items()})
+
+
+def __getattr__(name):
+    """config.MODELS, MODEL_DEFAULTS, ...: the tables above, as they are now."""
+    if name in _TABLES:
+        return _TABLES[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _paper(name):
     """Options' own default for `name`: BEGAN's on CUDA (the default model and device)."""
-    value = MODEL_DEFAULTS["began"].get(name, DEVICE_DEFAULTS.get(name))
+    value = SPECS["began"].defaults.get(name, DEVICE_DEFAULTS.get(name))
     return value.cuda if isinstance(value, PerDevice) else value
 
 
@@ -175,7 +170,9 @@ class Options:
         built-in shapes, so an old run's data_seed is its seed; before models other than
         BEGAN, D's lr was lr and the networks BEGAN's."""
         # Before --flip, every model but DF-GAN flipped its real batches.
-        opts = cls(**{"data_seed": saved.get("seed", 0), "flip": saved.get("model") != "dfgan", **saved})
+        spec = SPECS.get(saved.get("model", "began"))
+        flip = spec is None or spec.defaults.get("flip", True)
+        opts = cls(**{"data_seed": saved.get("seed", 0), "flip": flip, **saved})
         return dataclasses.replace(opts, lr_d=opts.lr if opts.lr_d is None else opts.lr_d)
 
 
@@ -203,10 +200,11 @@ def _per_device(value) -> str:
 def default_text(name: str) -> str:
     """The default of option `name` in words: per model where the models differ ('began: cuda
     1e-4, cpu 2e-4; dcgan, gan: 0.0002'), per device where the devices do, else Options'."""
-    if any(name in table for table in MODEL_DEFAULTS.values()):
+    defaults, options = model_defaults(), model_options()
+    if any(name in table for table in defaults.values()):
         groups = {}
-        for model, table in MODEL_DEFAULTS.items():
-            if name in table or name not in MODEL_OPTIONS:
+        for model, table in defaults.items():
+            if name in table or name not in options:
                 value = table.get(name, DEVICE_DEFAULTS.get(name, _OPTION_DEFAULTS[name]))
                 groups.setdefault(_per_device(value), []).append(model)
         if len(groups) == 1:
@@ -231,10 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(flag, help, show_default=True, **kw):
         """One option; its help ends with the models that read it (when not all do) and its
-        default, from Options, MODEL_DEFAULTS and DEVICE_DEFAULTS."""
-        name = flag[2:].replace('-', '_')
-        if name in MODEL_OPTIONS:
-            help += f"; {', '.join(MODEL_OPTIONS[name])} only"
+        default, from Options, the models' specs and DEVICE_DEFAULTS."""
+        name, readers = flag[2:].replace('-', '_'), model_options()
+        if name in readers:
+            help += f"; {', '.join(readers[name])} only"
         if show_default:
             help += f" (default: {default_text(name)})"
         p.add_argument(flag, help=help, **kw)
@@ -245,13 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data", "folder of images, searched recursively (jpg, png, webp, bmp); "
         "default: built-in generated shapes", show_default=False, metavar="DIR")
     add("--out", "parent folder of the numbered run folders", metavar="DIR")
-    add("--model", "the objective: began (Berthelot et al. 2017), dcgan (Radford et al. 2015), gan "
-        "(Goodfellow et al. 2014, on DCGAN's networks), wgan (Arjovsky et al. 2017), wgan-gp "
-        "(Gulrajani et al. 2017), dfgan (Tao et al. 2022, text to image: the built-in shapes "
-        "with captions, or a folder with NAME.txt captions beside each image); each with its "
-        "own paper's defaults", choices=MODELS)
-    add("--arch", "the networks: began (auto-encoder D), dcgan (scalar critic with batch norm), "
-        "dcgan-nobn (without), dfgan (DF-GAN's)", choices=ARCHS)
+    add("--model", "the objective: " + ", ".join(f"{s.name} ({s.paper})" for s in SPECS.values())
+        + "; each with its own paper's defaults", choices=tuple(SPECS))
+    add("--arch", "the networks: " + ", ".join(f"{name} ({n.about})" for name, n in ARCHITECTURES.items()),
+        choices=tuple(ARCHITECTURES))
     add("--size", f"image side in pixels, one of {IMAGE_SIZES}", type=int)
     add("--filters", "began: the paper's n, conv filters per level; dcgan: channels of the "
         "largest-resolution layer, doubled at each smaller one", type=int)
@@ -339,7 +334,7 @@ def apply_device_defaults(opts: Options, given: set, device_type: str) -> Option
     """Each option not in `given` takes its model's default, else the device's, for this device."""
     column = "cuda" if device_type == "cuda" else "cpu"
     pick = lambda value: getattr(value, column) if isinstance(value, PerDevice) else value
-    table = {**DEVICE_DEFAULTS, **MODEL_DEFAULTS.get(opts.model, {})}
+    table = {**DEVICE_DEFAULTS, **model_defaults().get(opts.model, {})}
     opts = dataclasses.replace(opts, **{k: pick(v) for k, v in table.items() if k not in given})
     if "lr_d" not in given and "lr_d" not in table:
         opts = dataclasses.replace(opts, lr_d=opts.lr)
@@ -365,7 +360,7 @@ def metric_names(opts: Options, data=None) -> tuple:
     if opts.metrics is None:
         if opts.data is not None:
             return GROUPS["classes"] if data is not None and data.classes else ()
-        return GROUPS["classes"] + GROUPS["captions"] if opts.model == "dfgan" else GROUPS["classes"]
+        return GROUPS["classes"] + GROUPS["captions"] if SPECS[opts.model].conditioned else GROUPS["classes"]
     if opts.metrics.strip().lower() == "none":
         return ()
     try:
@@ -377,24 +372,21 @@ def metric_names(opts: Options, data=None) -> tuple:
 def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
     """Raise OptionError with a one-line fix for the first impossible value or combination.
     `given`: the options the user set, so that one the model does not read is refused."""
-    foreign = sorted(k for k in given if opts.model not in MODEL_OPTIONS.get(k, (opts.model,)))
+    readers = model_options()
+    foreign = sorted(k for k in given if opts.model not in readers.get(k, (opts.model,)))
     if foreign:
         name = foreign[0]
-        raise OptionError(f"--{name.replace('_', '-')} applies to --model {' or '.join(MODEL_OPTIONS[name])} "
+        raise OptionError(f"--{name.replace('_', '-')} applies to --model {' or '.join(readers[name])} "
                           f"only, not {opts.model}; leave it out")
     metric_names(opts)              # raises for an unknown metric
-    archs, why = MODEL_ARCHS.get(opts.model, SCALAR_CRITICS)
+    spec = SPECS[opts.model]
+    archs, why = spec.archs, spec.why_archs
     checks = [
         (opts.arch in archs, f"--model {opts.model} with --arch {opts.arch}: {why}; use --arch {' or '.join(archs)}"),
         (opts.vocabulary is None or opts.text_encoder is not None,
          "--vocabulary goes with --text-encoder (an AttnGAN text encoder and its word-to-index JSON)"),
-        (not (opts.model == "wgan-gp" and opts.arch == "dcgan"),
-         "--model wgan-gp with --arch dcgan: the gradient penalty is taken per sample and batch norm "
-         "couples the samples of a batch; use --arch dcgan-nobn"),
-        (not (opts.model == "dfgan" and opts.flip),
-         "--model dfgan with --flip: captions say left and right, so a flipped image would contradict its "
-         "caption; leave --flip out"),
-        (opts.kernels == "torch" or opts.model == "began",
+        *((getattr(opts, name) != value, reason) for name, value, reason in spec.refuse),
+        (opts.kernels == "torch" or spec.fused_kernels,
          f"--kernels {opts.kernels}: the fused kernels are BEGAN's (conv+ELU, L1, k_t); use --kernels torch "
          f"with --model {opts.model}"),
         (0 <= opts.data_seed < MAX_SEED, f"--data-seed {opts.data_seed}: must be from 0 to {MAX_SEED - 1}"),

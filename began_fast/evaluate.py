@@ -6,7 +6,7 @@
 
 Prints a table (each metric, its unit, the real data's own score beside it) and appends
 the result as one JSON line to evaluations.jsonl in the run folder. The metrics are
-described in README.md, "Evaluation".
+described in docs/evaluation.md.
 """
 import argparse
 import datetime

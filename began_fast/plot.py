@@ -5,21 +5,41 @@ other models their own; and lr), and one per metric from metrics.jsonl when the 
 one (its real-data ceiling dashed).
 """
 import argparse
+import json
 import os
 import sys
 
 from began_fast.chart import Series, draw_panels
 from began_fast.files import LogError, atomic_write, read_jsonl
 from began_fast.metrics.names import METRICS, unit
+from began_fast.specs import SPECS, Stat
 
 NAME = "plot.png"
+LR = Stat("lr", "lr")        # the engine's, after every model's own statistics
+
+
+def _every_model_stats() -> tuple:
+    """Every model's statistics in panel order, the first model's title where two share a key."""
+    keyed = {}
+    for spec in SPECS.values():
+        for stat in spec.stats:
+            keyed.setdefault(stat.key, stat)
+    return tuple(keyed.values()) + (LR,)
+
+
 # Every statistic a model logs, with its title and unit, in panel order; lr last.
-STATS = (("loss_real", "L(x)", "L1 per pixel"), ("loss_fake", "L(G(z))", "L1 per pixel"),
-         ("loss_d", "L_D", ""), ("loss_g", "L_G", ""), ("k", "k_t", ""), ("m_global", "M_global", "L1 per pixel"),
-         ("latent_error", "C = mean (z - Enc(G(z)))^2", "z units^2"),
-         ("d_real", "D(x)", "probability"), ("d_fake", "D(G(z))", "probability"),
-         ("wasserstein", "Wasserstein estimate", "critic units"), ("penalty", "gradient penalty", ""),
-         ("lr", "lr", ""))
+STATS = _every_model_stats()
+
+
+def stats_of(run_dir: str) -> tuple:
+    """The panels of the run's model (its options.json), or of every model when the folder
+    has no readable options.json naming a known one."""
+    try:
+        with open(os.path.join(run_dir, "options.json"), encoding="utf-8") as f:
+            spec = SPECS.get(json.load(f).get("model"))
+    except (OSError, ValueError, AttributeError):
+        spec = None
+    return STATS if spec is None else spec.stats + (LR,)
 
 
 def run_series(run_dir: str) -> list:
@@ -33,7 +53,8 @@ def run_series(run_dir: str) -> list:
     logged = set(stats[-1])
     if "loss_fake" in logged:        # BEGAN's L_G is L(G(z)): one panel for both
         logged.discard("loss_g")
-    series = [_series(stats, key, title, unit, stats_path) for key, title, unit in STATS if key in logged]
+    series = [_series(stats, key, title, unit, stats_path) for key, title, unit in stats_of(run_dir)
+              if key in logged]
     metrics_path = os.path.join(run_dir, "metrics.jsonl")
     records = read_jsonl(metrics_path) if os.path.isfile(metrics_path) else []
     for name in METRICS:

@@ -8,8 +8,9 @@ captions, and cache it for the DF-GAN runs on the same data.
 The data options are the training command's, with its defaults, so that the encoder is
 cached under the same data set a training run with the same options uses. Captions: the
 built-in shapes' are written from their labels; an image folder's come from a .txt beside
-each image (README, "Text encoder"). Prints each epoch's loss and the held-out matching
-accuracy; an existing cached encoder for the same captions is replaced.
+each image (docs/text-to-image.md, "Captions and the text encoder"). Prints each epoch's
+loss and the held-out matching accuracy; an existing cached encoder for the same captions
+is replaced.
 """
 import math
 import sys

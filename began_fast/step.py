@@ -15,7 +15,8 @@ import torch
 from began_fast.config import Options
 from began_fast.data import DeviceImages
 from began_fast.distributed import all_reduce_mean
-from began_fast.models import objective, sample_z
+from began_fast.models import sample_z
+from began_fast.models.hooks import Model
 
 
 @dataclass
@@ -48,22 +49,21 @@ class StepState:
 def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
     """Fresh optimisers, statistics and model state for G and D on data's device (G and D
     come in the layout models.build_networks gave them)."""
-    model = objective(opts.model)
-    device = data.images.device
+    model = Model(opts.model)
+    spec, device = model.spec, data.images.device
     # Device-tensor learning rates let decay change them without recompiling or re-capturing.
     lr_g, lr_d = (torch.tensor(float(lr), device=device) for lr in (opts.lr, opts.lr_d))
     return StepState(
-        G=G, D=D, opt_g=new_optimizer(model.OPTIMIZER, G.parameters(), lr_g, opts.backend),
-        opt_d=new_optimizer(model.OPTIMIZER, D.parameters(), lr_d, opts.backend), lr_g=lr_g, lr_d=lr_d,
-        data=data, stats=torch.zeros(len(model.STATS_FIELDS), device=device),
+        G=G, D=D, opt_g=new_optimizer(spec.optimizer, G.parameters(), lr_g, opts.backend),
+        opt_d=new_optimizer(spec.optimizer, D.parameters(), lr_d, opts.backend), lr_g=lr_g, lr_d=lr_d,
+        data=data, stats=torch.zeros(len(model.stats_fields), device=device),
         step=torch.zeros((), dtype=torch.int64, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.int64, device=device),
-        opts=opts, prior=model.PRIOR, world=world,
-        buffers=model.new_buffers(device) if hasattr(model, "new_buffers") else {})
+        opts=opts, prior=spec.prior, world=world, buffers=model.new_buffers(device))
 
 
 def new_optimizer(spec: tuple, params, lr: torch.Tensor, backend: str) -> torch.optim.Optimizer:
-    """spec: ("adam", betas) or ("rmsprop", None), the model's OPTIMIZER."""
+    """spec: ("adam", betas) or ("rmsprop", None), the model's spec.optimizer."""
     kind, betas = spec
     flags = optimizer_flags(kind, lr.device, backend)
     if kind == "adam":

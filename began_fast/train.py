@@ -29,16 +29,17 @@ from began_fast import checkpoint, distributed, kernels, run_folder
 from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, metric_names, one_line,
                                parse_args, resumed_options, validate)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
-from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, set_rng_state, sync
+from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
 from began_fast.backends import StepRunner
 from began_fast.files import LogError
 from began_fast.images import quantize, save_grid
 from began_fast.metrics.names import MetricError
 from began_fast.plot import plot_run
-from began_fast.models import build_networks, memory_needed, objective, sample_z
+from began_fast.models import build_networks, memory_needed, sample_z
+from began_fast.models.hooks import Model
 from began_fast.schedule import PlateauDecay
-from began_fast.step import in_training_shapes, load_optimizer_state, new_state
+from began_fast.step import in_training_shapes, new_state
 from began_fast.text.store import EncoderFileError
 from began_fast.text.vocabulary import VocabularyError
 
@@ -145,27 +146,25 @@ class Trainer:
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
-        self.model = objective(opts.model)
+        self.model = Model(opts.model)
         dataset = self._load_data()
-        self.text = self._text_conditioning(dataset, payload) if getattr(self.model, "CONDITIONED", False) else None
-        if self.text is not None:
-            dataset = self.text.images       # an image folder: the images with captions
+        self.conditioning = self._conditioning(dataset, payload)
+        dataset = self.conditioning.images   # DF-GAN on an image folder: the images with captions
         torch.manual_seed(opts.seed)
         G, D = build_networks(opts, self.device)
         distributed.broadcast_module_(self.dist, G, D)     # every rank starts from rank 0's weights
         if self.dist.world > 1:      # then each rank draws its own z and batches
             torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
         data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world,
-                            sentences=self.text.sentences if self.text else None, flip=opts.flip)
+                            sentences=self.conditioning.sentences, flip=opts.flip)
         self.state = new_state(G, D, data, opts, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
         # Fixed inputs for the grids, from their own generator so the training stream is untouched.
         fixed = torch.Generator().manual_seed(opts.seed + 1)
-        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.PRIOR).to(self.device)
-        self.grid_captions = None      # DF-GAN: one caption per grid row, written beside it
-        if self.text is not None:
-            self.fixed_z, self.grid_captions = self.text.grid(self.fixed_z, fixed, GRID_COLUMNS)
+        self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.spec.prior).to(self.device)
+        # DF-GAN: one caption per grid row, written beside it; None for the others
+        self.fixed_z, self.grid_captions = self.conditioning.grid(self.fixed_z, fixed, GRID_COLUMNS)
         self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
         self.evaluator, self.metrics_z, self.metrics_wanted = self._new_evaluator(dataset, fixed)
         self.latest_metrics = ""
@@ -186,20 +185,24 @@ class Trainer:
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
         self.out_of_time = False     # --time-limit reached (every rank agrees at a log interval)
 
-    def _text_conditioning(self, dataset, payload):
-        """DF-GAN's captions and frozen text encoder: the checkpoint's when resuming, else
-        pre-trained on these captions (once per machine, cached) or the --text-encoder file."""
-        from began_fast.text.conditioning import TextConditioning
-        bar = lambda it, total: tqdm(it, total=total, desc="pre-training the text encoder", unit="batch",
-                                    leave=False, disable=None if self.dist.main else True)
-        log = lambda line: print(f"text encoder: {line}", file=sys.stderr) if self.dist.main else None
-        with distributed.local_main_first(self.dist):     # one pre-training per machine; the others read its cache
-            text = TextConditioning(dataset, self.opts, self.device, payload and payload.get("text"), bar, log)
-        if self.dist.main and payload is None:
-            report = text.text.report
-            accuracy = f", held-out matching accuracy {report['accuracy']:.3f}" if "accuracy" in report else ""
-            print(f"text encoder: {text.text.path}{accuracy}", file=sys.stderr)
-        return text
+    def _conditioning(self, dataset, payload):
+        """What the model adds to its data (models/hooks.py): for DF-GAN its captions and frozen
+        text encoder, the checkpoint's when resuming, else prepared once per machine (the
+        others read its cache); the data as they are for the others."""
+        together = distributed.local_main_first(self.dist) if self.model.spec.conditioned else contextlib.nullcontext()
+        with together:
+            return self.model.conditioning(dataset, self.opts, self.device, payload and payload.get("text"),
+                                           self._bar, self._note)
+
+    def _bar(self, desc: str, unit: str):
+        """A progress bar for set-up work, shown by rank 0 on a terminal only."""
+        return lambda it, total: tqdm(it, total=total, desc=desc, unit=unit, leave=False,
+                                      disable=None if self.dist.main else True)
+
+    def _note(self, line: str) -> None:
+        """A line of set-up news, from rank 0."""
+        if self.dist.main:
+            print(line, file=sys.stderr)
 
     def _new_evaluator(self, dataset, fixed: torch.Generator):
         """(Evaluator or None, this rank's share of the evaluations' fixed z, and for DF-GAN
@@ -210,11 +213,9 @@ class Trainer:
         if not names:
             return None, None, None
         share = -(-self.opts.metrics_samples // self.dist.world)
-        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.PRIOR)
-        wanted = None
-        if self.text is not None:
-            z, wanted = self.text.evaluation(z, fixed)
-            wanted = wanted and {k: v[:self.opts.metrics_samples] for k, v in wanted.items()}
+        z = sample_z(self.dist.world * share, self.opts.latent, generator=fixed, prior=self.model.spec.prior)
+        z, wanted = self.conditioning.evaluation(z, fixed)
+        wanted = wanted and {k: v[:self.opts.metrics_samples] for k, v in wanted.items()}
         evaluator = None
         if self.dist.main:
             from began_fast.metrics.evaluate import Evaluator     # torch-fidelity only if asked for
@@ -227,63 +228,34 @@ class Trainer:
     def _load_data(self):
         if self.opts.data is None:
             return load_training_data(self.opts)
-        bar = lambda it, total: tqdm(it, total=total, desc="decoding images", unit="img", leave=False,
-                                    disable=None if self.dist.main else True)   # None: on a terminal only
         with distributed.local_main_first(self.dist):    # one decode per machine; the others read its cache
-            return load_training_data(self.opts, bar)
+            return load_training_data(self.opts, self._bar("decoding images", "img"))
 
     # -- checkpoints -------------------------------------------------------------------
-    def _payload(self) -> dict:
-        """Everything but the random streams, which save_checkpoint gathers from every rank."""
-        s = self.state
-        return {
-            "step": self.step, "elapsed": self.elapsed, "options": self.opts.to_dict(),
-            "data_identity": self.data_identity,
-            "G": s.G.state_dict(), "D": s.D.state_dict(),
-            "opt_g": s.opt_g.state_dict(), "opt_d": s.opt_d.state_dict(),
-            "buffers": {name: t.cpu() for name, t in s.buffers.items()},
-            "stats": s.stats.cpu(), "decay": self.decay.state_dict(),
-            "world": self.dist.world, "images": self._images(),
-            **({"text": self.text.payload} if self.text is not None else {}),
-        }
-
     def _images(self) -> int:
         """Images trained on so far, over all ranks: each step takes batch x world."""
         return self.resumed_images + (self.step - self.resumed_step) * self.opts.batch * self.dist.world
 
     def _restore(self, p: dict) -> None:
-        s = self.state
         if p["data_identity"] != self.data_identity:
             warnings.warn("the data differ from those the checkpoint was trained on; training goes on with the new data")
-        s.G.load_state_dict(p["G"])
-        s.D.load_state_dict(p["D"])
-        for opt, saved, lr in ((s.opt_g, p["opt_g"], s.lr_g), (s.opt_d, p["opt_d"], s.lr_d)):
-            load_optimizer_state(opt, saved, lr)
-        self.decay.load_state_dict(p["decay"])
+        checkpoint.restore(self.state, self.decay, p)
         self._set_lr(self.decay.lr)
-        for name, saved in checkpoint.buffers(p).items():
-            s.buffers[name].copy_(saved)
-        s.stats[:len(p["stats"])].copy_(p["stats"])     # a model's later fields come after its earlier ones
         self.step, self.elapsed = p["step"], p["elapsed"]
-        s.step.fill_(self.step)
-        world = p["world"]
         self.resumed_step, self.resumed_images = self.step, p["images"]
         if len(set(distributed.all_gather_object(self.dist, self.step))) > 1:
             raise checkpoint.CheckpointError("the processes resumed from different checkpoints; give "
                                              "--resume a path that every machine sees the same")
-        if world == self.dist.world:     # each rank continues its own random stream exactly
-            set_rng_state(p["rng_ranks"][self.dist.rank], self.device)
-        else:
-            warnings.warn(f"the checkpoint was written by {world} process(es) and this run has {self.dist.world}: "
-                          "weights, optimisers, k_t and lr carry over; the data shards and random streams "
-                          "start afresh (from seed, rank and step)")
-            torch.manual_seed(distributed.rank_seed(self.opts.seed, self.dist.rank, self.step))
+        checkpoint.restore_random(p, self.dist.rank, self.dist.world, self.device, self.opts.seed)
 
     def save_checkpoint(self) -> str:
         path = checkpoint.path_for(self.run_dir, self.step)
         rng_ranks = distributed.all_gather_object(self.dist, rng_state(self.device))   # every rank's stream
         if self.dist.main:
-            checkpoint.save(path, {**self._payload(), "rng_ranks": rng_ranks})
+            payload = checkpoint.build(self.state, self.decay, step=self.step, elapsed=self.elapsed,
+                                       images=self._images(), world=self.dist.world,
+                                       data_identity=self.data_identity, conditioning=self.conditioning.payload)
+            checkpoint.save(path, {**payload, "rng_ranks": rng_ranks})
             checkpoint.prune(self.run_dir, self.opts.keep_ckpts, self.step)
         return path
 
@@ -390,7 +362,7 @@ class Trainer:
     def _report_nonfinite(self) -> tuple[int, str]:
         return 1, (f"error: the loss became non-finite at step {int(self.state.first_bad_step)}; "
                    f"{self._last_checkpoint_text()}. Try a lower --lr"
-                   f"{' or a different --gamma' if self.opts.model == 'began' else ''}.")
+                   f"{self.model.spec.nonfinite_hint}.")
 
     def _last_checkpoint_text(self) -> str:
         """Which checkpoint a failed run leaves to go on from (none past the current step:
@@ -406,27 +378,26 @@ class Trainer:
             return False
         lr = self._decay_lr(means)
         images_per_s = steps * self.opts.batch * self.dist.world / seconds if steps and seconds > 0 else None
-        fields = self.model.log_fields(means, self.state) if hasattr(self.model, "log_fields") else means
+        fields = self.model.log_fields(means, self.state)
         record = {"step": self.step, "images": self._images(), **fields, "lr": lr,
                   "images_per_s": images_per_s, "time": self.elapsed + seconds}
         self._write_stats_line(record)
-        shown = self.model.progress(fields) if hasattr(self.model, "progress") else \
-            " ".join(f"{k}={v:.4f}" for k, v in fields.items())
+        shown = self.model.progress(fields)
         bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}{self.latest_metrics}")
         return True
 
     def _read_interval_means(self) -> dict:
         """The interval's mean of each stats field, read from the device in one copy (the
         loop's only synchronisation), and the buffer zeroed for the next interval."""
-        sums = dict(zip(self.model.STATS_FIELDS, self.state.stats.tolist()))
+        sums = dict(zip(self.model.stats_fields, self.state.stats.tolist()))
         self.state.stats.zero_()
         count = max(sums.pop("count"), 1.0)
         return {name: value / count for name, value in sums.items()}
 
     def _decay_lr(self, means: dict) -> float:
-        """G's lr from here on. Models with a PLATEAU_METRIC (BEGAN: M_global) feed it to the
+        """G's lr from here on. Models with a plateau_metric (BEGAN: M_global) feed it to the
         plateau schedule; the others keep their lr, as their papers do."""
-        metric = getattr(self.model, "PLATEAU_METRIC", None)
+        metric = self.model.spec.plateau_metric
         if metric is None:
             return self.opts.lr
         lr = self.decay.update(self.step, means[metric])
@@ -467,8 +438,7 @@ class Trainer:
             return
         s = self.state
         grids = {"samples": in_training_shapes(s, s.G, self.fixed_z, s.opts.batch)}
-        if hasattr(self.model, "extra_grids"):
-            grids.update(self.model.extra_grids(s, self.fixed_real))
+        grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
             labels = self.grid_captions if name == "samples" else None
             save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), GRID_COLUMNS, labels)

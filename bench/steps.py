@@ -15,6 +15,7 @@ from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.devices import configure_math, sync
 from began_fast.models import build_networks, objective
 from began_fast.models.dfgan_nets import SENTENCE
+from began_fast.specs import SPECS
 from began_fast.step import new_state
 
 
@@ -39,7 +40,7 @@ def new_step_state(cfg: ModelConfig, batch: int, precision: str, device: torch.d
     # A text-conditioned model (DF-GAN) draws sentence vectors with its images; their values
     # do not change the step's cost, so random ones stand in for a text encoder's.
     sentences = (torch.randn(len(images), 1, SENTENCE), torch.ones(len(images), dtype=torch.long)) \
-        if getattr(objective(cfg.model), "CONDITIONED", False) else None
+        if SPECS[cfg.model].conditioned else None
     return new_state(G, D, DeviceImages(images, device, sentences=sentences), opts)
 
 

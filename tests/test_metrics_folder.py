@@ -34,7 +34,7 @@ def held_out_digits(data, count, seed):
 def test_the_digits_classifier_reaches_its_measured_held_out_accuracy(digits):
     data, cache_dir = digits
     _, report = cache.folder_classifier(data, cache_dir, CPU)
-    # README, "Evaluation": 98.9 % of the 359 held-out digits, every flat and noise image "none".
+    # docs/results.md: 98.9 % of the 359 held-out digits, every flat and noise image "none".
     assert report["classes"] == 10 and report["held_out_images"] == 359 and report["train_images"] == 1438
     assert report["class"] >= 0.97 and report["none"] >= 0.99
 

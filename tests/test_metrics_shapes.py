@@ -30,7 +30,7 @@ def real_images(count, seed):
 
 def test_the_classifier_reaches_its_stated_held_out_accuracy(metrics_cache):
     _, report = cache.shapes_classifier(32, 3, metrics_cache, torch.device("cpu"))
-    # README, "Evaluation": 99.8 % of held-out shapes and shapeless images, every shapeless one.
+    # docs/results.md: 99.8 % of held-out shapes and shapeless images, every shapeless one.
     assert report["class"] >= 0.99 and report["none"] >= 0.99
     assert report["size"] >= 0.85 and report["position"] >= 0.9
 

@@ -198,7 +198,7 @@ def test_the_compiled_step_is_five_graphs():
     """torch.compile traces the step in five graphs (data and z; G, D and the losses, whose
     backward AOTAutograd compiles; D's Adam; G's Adam; the k_t update), split where
     torch.autograd.grad and the optimisers' steps stop tracing. More would mean a new graph
-    break on the hot path (README, "Speed")."""
+    break on the hot path (docs/training.md, "Speed")."""
     torch._dynamo.reset()
     state = tiny_state(seed=4)
     explained = torch._dynamo.explain(train_step)(state)

@@ -28,7 +28,7 @@ IGNORED = -100                       # cross_entropy's ignore_index: no target
 
 # Training set: TRAIN_SHAPES shapes and TRAIN_NONE shapeless images (about two classes'
 # share); held out: TEST_SHAPES and TEST_NONE from other seeds. Sizes and epochs chosen so that
-# training takes well under a minute on two CPU cores (README, "Evaluation").
+# training takes well under a minute on two CPU cores (docs/results.md, "The shapes classifier").
 TRAIN_SHAPES, TRAIN_NONE, TEST_SHAPES, TEST_NONE = 10000, 800, 4000, 800
 EPOCHS, BATCH, LR = 3, 128, 3e-3
 SEED = 1_000_003                     # the classifier's data and weights; held-out data uses SEED + 1

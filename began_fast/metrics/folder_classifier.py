@@ -22,7 +22,7 @@ from began_fast.metrics.network import ClassifierNet, fit, flat_and_noise, rando
 VERSION = 1                 # bump when the network, its data or its training change
 HELD_OUT = 0.2              # share of each class (of two images or more) held out, one image at least
 # Training draws PASSES images, in whole epochs: at least one, and at most MAX_EPOCHS over a
-# small folder. On the digits (README, "Evaluation") twice the passes gained one held-out
+# small folder. On the digits (docs/results.md, "Digits") twice the passes gained one held-out
 # image of 359 (98.9 % -> 99.2 %) and took 1.7 times as long.
 PASSES, MAX_EPOCHS = 20_000, 30
 BATCH, LR = 128, 3e-3

@@ -10,7 +10,7 @@ from began_fast.data import to_signed_unit
 from began_fast.metrics.network import ClassifierNet
 
 # A class counts when the classifier gives it at least half the probability, i.e. prefers
-# it to all other outputs together. Measured (README, "Evaluation"): over 99 % of held-out
+# it to all other outputs together. Measured (docs/results.md, "The shapes classifier"): over 99 % of held-out
 # real images pass; averages of two shape images, uniform noise and flat images do not.
 CONFIDENT = 0.5
 

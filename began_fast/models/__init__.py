@@ -1,11 +1,9 @@
-"""The models the engine trains. Each objective has a file of its own (its train_step, its
-statistics, its optimiser and z prior), each architecture another (its networks).
+"""The models the engine trains. Each objective has a file of its own (its train_step and
+the layout of its statistics), each architecture another (its networks); each model's spec
+(began_fast/specs/) says which files, and everything else about it.
 
     objective("wgan-gp")          -> the module whose train_step trains that model
     build_networks(opts, device)  -> (G, D) of opts.arch, on the device, in the run's layout
-
-Adding a model: its objective's file here, an entry in OBJECTIVES, and its defaults in
-config.MODEL_DEFAULTS.
 """
 import importlib
 
@@ -13,26 +11,19 @@ import torch
 from torch import nn
 
 from began_fast.config import Options
-
-# --model -> the file of its objective. dcgan and gan share one: DCGAN trains GAN's
-# objective on its networks, and `gan` is that objective with its loss to choose.
-OBJECTIVES = {"began": "began", "dcgan": "gan", "gan": "gan", "wgan": "wgan", "wgan-gp": "wgan_gp",
-              "dfgan": "dfgan"}
-# --arch -> (the file of its networks, what its build() takes)
-ARCHITECTURES = {"began": ("began_nets", {}), "dcgan": ("dcgan", {"batch_norm": True}),
-                 "dcgan-nobn": ("dcgan", {"batch_norm": False}), "dfgan": ("dfgan_nets", {})}
+from began_fast.specs import ARCHITECTURES, SPECS
 
 
 def objective(model: str):
-    """The module of `model`'s objective (OBJECTIVES)."""
-    return importlib.import_module(f"began_fast.models.{OBJECTIVES[model]}")
+    """The module of `model`'s objective (its spec's `objective`)."""
+    return importlib.import_module(SPECS[model].objective)
 
 
 def build_networks(opts, device) -> tuple:
     """(G, D) for a run's options (an Options or anything with the same fields), on `device`,
     with conv weights and activations channels_last when opts.channels_last."""
-    file, kwargs = ARCHITECTURES[opts.arch]
-    G, D = importlib.import_module(f"began_fast.models.{file}").build(opts, **kwargs)
+    networks = ARCHITECTURES[opts.arch]
+    G, D = importlib.import_module(f"began_fast.models.{networks.module}").build(opts, **networks.kwargs)
     fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
     return G.to(device, memory_format=fmt), D.to(device, memory_format=fmt)
 
@@ -66,4 +57,4 @@ def generator_from_checkpoint(payload: dict, device):
     opts = Options.from_dict(payload["options"])
     G, _ = build_networks(opts, device)
     G.load_state_dict(payload["G"])
-    return G.eval(), objective(opts.model).PRIOR
+    return G.eval(), SPECS[opts.model].prior

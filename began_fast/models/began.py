@@ -20,9 +20,6 @@ from began_fast.distributed import all_reduce_mean
 from began_fast.kernels import STATS_FIELDS as KERNEL_STATS, equilibrium_update, l1_per_sample, l1_per_sample_reference
 from began_fast.step import apply_gradients, autocast, count_step, draw_real, draw_z, in_training_shapes
 
-OPTIMIZER = ("adam", (0.5, 0.999))
-PRIOR = "uniform"
-PLATEAU_METRIC = "m_global"      # what the lr schedule watches (train.py)
 # The equilibrium kernel's layout (count, L(x), L(G(z)), L_D, M_global), which it adds to
 # itself, then the latent constraint's error C, which the step adds.
 STATS_FIELDS = KERNEL_STATS + ("latent_error",)

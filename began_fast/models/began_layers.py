@@ -70,8 +70,8 @@ def init_glorot(weight, bias):
     authors' normal(0, 0.01): with either, the signal shrinks through the ~10 ELU layers of
     each network, so at step 0 D's reconstruction hardly depends on its input and G's output
     hardly on z, and training spends its first thousands of steps escaping a constant image.
-    Glorot keeps the variance about constant layer to layer (measured on 32 px, n = 32: G's
-    output varies over z 20x more than with torch's default at initialisation).
+    Glorot keeps the variance about constant layer to layer: G's output varies over z 20x
+    more than with torch's default at initialisation (docs/results.md, "G's spread over z").
     """
     nn.init.xavier_uniform_(weight)
     nn.init.zeros_(bias)

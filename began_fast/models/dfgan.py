@@ -8,7 +8,7 @@ sentence vectors rolled by one: a mismatched pair) and G's image G(z, e):
     L_G = -D(G(z, e), e)
 One D update, then one G update through the updated D, as the paper; Adam, G 1e-4, D 4e-4,
 betas (0, 0.9). The penalty is a gradient of a gradient (double backward) and runs eagerly
-under torch.compile, like WGAN-GP's (see README, backends per model).
+under torch.compile, like WGAN-GP's (docs/models.md, "What each backend does for each model").
 Stats: L_D, L_G, D's mean logits on matched real, fake and mismatched pairs, and the penalty.
 """
 import torch
@@ -16,11 +16,21 @@ import torch.nn.functional as F
 
 from began_fast.step import apply_gradients, autocast, draw_z, finish_step
 
-OPTIMIZER = ("adam", (0.0, 0.9))
-PRIOR = "normal"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "d_real", "d_fake", "d_mismatch", "penalty")
-CONDITIONED = True          # G's input is [z | sentence vector]; the data carry captions
 PENALTY_WEIGHT, PENALTY_POWER = 2.0, 6.0
+
+
+def conditioning(dataset, opts, device, saved=None, bar=None, log=None):
+    """The hook (models/hooks.py): the captions and the frozen text encoder, the checkpoint's
+    (`saved`) when resuming, else pre-trained on these captions (cached) or --text-encoder's."""
+    from began_fast.text.conditioning import TextConditioning     # which imports this file
+    text = TextConditioning(dataset, opts, device, saved, bar("pre-training the text encoder", "batch"),
+                            lambda line: log(f"text encoder: {line}"))
+    if saved is None:
+        report = text.text.report
+        accuracy = f", held-out matching accuracy {report['accuracy']:.3f}" if "accuracy" in report else ""
+        log(f"text encoder: {text.text.path}{accuracy}")
+    return text
 
 
 def generator_input(z: torch.Tensor, sentences: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,6 @@ import torch.nn.functional as F
 
 from began_fast.step import apply_gradients, autocast, draw_real, draw_z, finish_step
 
-OPTIMIZER = ("adam", (0.5, 0.999))     # DCGAN's
-PRIOR = "uniform"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "d_real", "d_fake")
 
 

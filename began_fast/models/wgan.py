@@ -13,8 +13,6 @@ import torch
 
 from began_fast.step import apply_gradients, autocast, draw_real, draw_z, finish_step
 
-OPTIMIZER = ("rmsprop", None)
-PRIOR = "normal"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "wasserstein")
 
 

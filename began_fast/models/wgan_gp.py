@@ -6,7 +6,7 @@ batch norm would couple the samples of a batch).
     L_D = D(G(z)) - D(x) + lambda * (||grad_x_hat D(x_hat)||_2 - 1)^2     (batch means)
     L_G = -D(G(z))
 n_critic critic updates per G update; Adam 1e-4, betas (0, 0.9), as the paper.
-The penalty is a gradient of a gradient (double backward): see README for the backends.
+The penalty is a gradient of a gradient (double backward): see docs/models.md for the backends.
 Stats: L_D, L_G, the Wasserstein estimate and the penalty of the last critic step.
 """
 import torch
@@ -14,8 +14,6 @@ import torch
 from began_fast.models.wgan import critic_update, generator_update
 from began_fast.step import autocast, finish_step
 
-OPTIMIZER = ("adam", (0.0, 0.9))
-PRIOR = "normal"
 STATS_FIELDS = ("count", "loss_d", "loss_g", "wasserstein", "penalty")
 
 

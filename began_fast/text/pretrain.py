@@ -24,7 +24,7 @@ MAX_HELD_OUT = 1000    # held-out images: enough for a stable accuracy
 
 @dataclass
 class Settings:
-    epochs: int = 8              # the built-in CPU data: about 1.5 min on 2 cores (README, "Text encoder")
+    epochs: int = 8              # the built-in CPU data: a minute or two (docs/results.md, "Text encoder pre-training")
     batch: int = 64
     lr: float = 2e-3             # peak of a one-cycle schedule; AttnGAN's DAMSM rate and Adam betas (0.5, 0.999)
     seed: int = 0

@@ -98,7 +98,7 @@ class Vocabulary:
         if not (isinstance(saved, dict) and saved.get("format") == FORMAT and isinstance(saved.get("words"), list)
                 and all(isinstance(w, str) for w in saved["words"]) and isinstance(saved.get("max_words"), int)):
             raise VocabularyError(f"{source}: not a began_fast vocabulary; give a vocabulary.json this "
-                                  "project wrote, or a word-to-index JSON (README, text encoder)")
+                                  "project wrote, or a word-to-index JSON (docs/text-to-image.md)")
         return cls(saved["words"], saved["max_words"])
 
     def save(self, path: str) -> None:
