@@ -62,6 +62,12 @@ def main(argv=None) -> int:
     except WriteError as e:     # before training: options.json (a full disk mid-run: Trainer.run)
         print(one_line(f"error: {e}; free some space or give another --out"), file=sys.stderr)
         return 1
+    except RuntimeError as e:   # under torchrun: a collective failed; a vanished peer is a one-line error
+        message = distributed.vanished_error(e)
+        if message is None:
+            raise
+        print(one_line(message), file=sys.stderr)
+        return 1
     finally:
         run_folder.release_all()
         distributed.shutdown()
@@ -152,7 +158,7 @@ class Trainer:
         self.opts, payload, ckpt_path = resolve_options(argv)
         opts = self.opts
         # Under torchrun: join the process group; cuda:LOCAL_RANK with NCCL, or gloo on the CPU.
-        self.dist = distributed.setup(pick_device(opts.device))
+        self.dist = distributed.setup(pick_device(opts.device), opts.collective_timeout)
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run
