@@ -153,6 +153,7 @@ class Options:
     vocabulary: str | None = None    # DF-GAN: the word-to-index JSON of an AttnGAN text encoder
     keep_ckpts: int = 3
     resume: str | None = None
+    collective_timeout: float = 600.0   # seconds a process waits for the others (torchrun) before it gives up
     cache_dir: str | None = None
 
     def to_dict(self) -> dict:
@@ -179,7 +180,7 @@ class Options:
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
-               "metrics_samples", "inception_weights", "time_limit")
+               "metrics_samples", "inception_weights", "time_limit", "collective_timeout")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -303,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sample-every", "steps between sample grids", type=int, metavar="STEPS")
     add("--ckpt-every", "steps between checkpoints", type=int, metavar="STEPS")
     add("--keep-ckpts", "checkpoints kept per run, newest first", type=int, metavar="N")
+    add("--collective-timeout", "under torchrun: how long a process waits for the others in a "
+        "collective before it stops with an error naming the process that vanished; longer than "
+        "rank 0's longest pause (a checkpoint write, an evaluation)", type=float, metavar="SECONDS")
     add("--metrics", "sample-quality metrics during training, to metrics.jsonl: names or groups, "
         "comma-separated (python -m began_fast.evaluate --help lists them), or none (default: "
         "classes on the built-in data, with captions for dfgan, and on a folder of class subfolders "
@@ -411,6 +415,8 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (opts.vanishing_residual >= 0, f"--vanishing-residual {opts.vanishing_residual}: must be 0 (off) or "
                                        "a number of steps (the paper: 16000)"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
+        (0 < opts.collective_timeout < math.inf,
+         f"--collective-timeout {opts.collective_timeout}: must be a positive number of seconds"),
         (opts.time_limit is None or 0 < opts.time_limit < math.inf,
          f"--time-limit {opts.time_limit}: must be a positive number of seconds"),
         (opts.metrics_samples >= 10, f"--metrics-samples {opts.metrics_samples}: give at least 10 "

@@ -10,6 +10,14 @@ every rank applies the same update and the k_t controller sees the global batch
 Without torchrun (or with WORLD_SIZE=1) nothing here creates a process group and
 the run is the plain single-process one.
 
+No process waits forever: every collective gives up after --collective-timeout seconds,
+and a process whose collective failed (a peer that vanished: killed, or its machine gone)
+asks the rendezvous store which ranks still answer, so that its error names the one that
+vanished (`who_vanished`). Under `torchrun --max-restarts N` the agent then restarts the
+whole group; each restart keeps its keys in the store under a prefix of its own (the agent's
+store outlives the workers, and a key left by the group before could otherwise be read by
+the group after: an old address, a connection refused or a hang).
+
 Why an explicit all-reduce and not DistributedDataParallel: the single-forward
 step (step.single_pass_gradients) takes D's and G's gradients together with
 torch.autograd.grad, and DDP's reducer hooks into .backward() only: through
@@ -20,7 +28,9 @@ DDP: no overlap of communication with the backward pass.
 """
 import contextlib
 import os
+import re
 import sys
+import time
 from datetime import timedelta
 from dataclasses import dataclass, field
 
@@ -35,6 +45,13 @@ if dist.is_available():    # builds without distributed still train in one proce
 # enough collectives to keep per-call latency low, small enough that the concatenated
 # copies stay a fraction of the gradients' memory.
 BUCKET_BYTES = 25 * 1024 * 1024
+# After a failed collective, how long a process waits for the others to say they are alive
+# (at most; less with a short --collective-timeout): peers that failed too answer at once.
+# Under torchrun a second: its agent stops and restarts the group as soon as one process
+# has died, and a survivor that lingers only delays the restart.
+ROLL_CALL_S = 10.0
+ROLL_CALL_UNDER_TORCHRUN_S = 1.0
+_session = {}      # this process's group: its store, rank, world and roll-call wait (who_vanished)
 
 
 class DistributedError(ValueError):
@@ -69,11 +86,12 @@ def env_rank() -> int:
     return int(os.environ.get("RANK", "0")) if env_world() > 1 else 0
 
 
-def setup(device: torch.device) -> Context:
+def setup(device: torch.device, timeout_s: float = 600.0) -> Context:
     """Join torchrun's process group when WORLD_SIZE > 1; otherwise a single-process Context.
 
     On CUDA each process takes the GPU cuda:LOCAL_RANK and NCCL; on the CPU, gloo.
     The rendezvous (MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE) comes from torchrun.
+    Joining and every collective give up after `timeout_s` seconds.
     """
     world = env_world()
     if world <= 1:
@@ -90,11 +108,75 @@ def setup(device: torch.device) -> Context:
     else:
         backend = "gloo"
     if not dist.is_initialized():   # env:// rendezvous: MASTER_ADDR, MASTER_PORT from torchrun
-        dist.init_process_group(backend=backend, device_id=device if backend == "nccl" else None)
+        timeout = timedelta(seconds=timeout_s)
+        try:
+            store = _restart_store(rank, world, timeout)
+            dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout,
+                                    device_id=device if backend == "nccl" else None)
+        except dist.DistError as e:
+            raise DistributedError(f"the {world} processes did not all join within --collective-timeout "
+                                   f"{timeout_s:g} s ({_reason(e)})") from None
+        roll_call = ROLL_CALL_UNDER_TORCHRUN_S if "TORCHELASTIC_RUN_ID" in os.environ else ROLL_CALL_S
+        _session.update(store=store, rank=rank, world=world, roll_call_s=min(roll_call, timeout_s / 2))
     return Context(rank=rank, world=world, local_rank=local_rank, device=device, backend=backend)
 
 
+def _restart_store(rank: int, world: int, timeout: timedelta):
+    """env://'s store (torchrun's agent's, or one rank 0 hosts), its keys under a prefix of
+    this torchrun restart's. On one machine the restart count is the same in every process
+    (one agent counts); across machines each agent counts its own restarts, so there the
+    store is left as torchrun gives it (set TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 for
+    restarts across machines: a new store each round)."""
+    store, _, _ = next(dist.rendezvous("env://", rank=rank, world_size=world, timeout=timeout))
+    if int(os.environ.get("GROUP_WORLD_SIZE", "1")) != 1:
+        return store
+    return dist.PrefixStore(f"began_fast/restart-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+
+
+def who_vanished() -> str | None:
+    """After a collective failed: which peers vanished, as text ("rank 1 of 2", "ranks 1, 3 of
+    4"), from a roll call in the rendezvous store; None outside a process group, or when every
+    peer answered (then the failure was not a lost peer)."""
+    if not _session:
+        return None
+    store, rank, world, wait = (_session[k] for k in ("store", "rank", "world", "roll_call_s"))
+    try:
+        store.set_timeout(timedelta(seconds=wait))
+        store.set(f"alive/{rank}", "1")
+        deadline = time.monotonic() + wait
+        while True:
+            missing = [r for r in range(world) if r != rank and not store.check([f"alive/{r}"])]
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    except (dist.DistError, RuntimeError):     # the store is gone with the process that held it
+        if "TORCHELASTIC_RUN_ID" in os.environ:
+            return "torchrun's agent (it held the rendezvous store)"
+        return f"rank 0 of {world} (it held the rendezvous store)"
+    if not missing:
+        return None
+    return f"rank{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))} of {world}"
+
+
+def _reason(e: Exception) -> str:
+    """The gist of a torch.distributed error: its first sentence, without the source location."""
+    text = re.sub(r"^\[[^\]]*\] *", "", str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
+    return text.split(". ")[0].rstrip(".")
+
+
+def vanished_error(e: Exception) -> str | None:
+    """The one-line error for a collective that failed because a peer vanished; None when it
+    did not fail for that (every peer still answers, or there is no process group)."""
+    who = who_vanished()
+    if who is None:
+        return None
+    return (f"error: {who} stopped answering ({_reason(e)}); this process "
+            f"(rank {_session['rank']}) stops too. Restart the job; --resume auto continues from the last "
+            "checkpoint")
+
+
 def shutdown() -> None:
+    _session.clear()
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -1,16 +1,26 @@
-"""A run's folder: claiming a new numbered one, and making it agree with a checkpoint.
+"""A run's folder: claiming a new numbered one (or taking over one a run left before its
+first checkpoint), and making it agree with a checkpoint.
 
 A run appends to its logs (JSON lines, each row with its `step`) at every log interval
 and writes a checkpoint every --ckpt-every steps, so after a kill the logs can run past
 the newest checkpoint and end in a torn line. A resume calls `restore` first: the logs
 then hold each step once, in order, up to the checkpoint's step, however often the run
 was killed, and the steps after it are logged again as the run repeats them.
+
+A new run holds an flock on its folder for as long as it lives (the kernel drops it when
+the process dies, kill -9 included). A folder with no checkpoint that nobody holds was left
+by a run stopped before its first checkpoint: `take_over` hands it to the next start of the
+same data and size (`--resume auto` with nothing to resume), so that a job killed and
+restarted early keeps one folder instead of leaving an empty one behind at each restart.
 """
 import contextlib
+import errno
 import json
 import os
+import re
 import warnings
 
+from began_fast import checkpoint
 from began_fast.files import atomic_write, is_temporary
 
 try:
@@ -21,11 +31,12 @@ except ImportError:      # no flock (Windows): mkdir's FileExistsError alone kee
 STATS = "stats.jsonl"
 METRICS = "metrics.jsonl"
 LOGS = (STATS, METRICS)  # every JSON-lines log a run folder holds; each is trimmed on resume
+_held = {}               # run folder -> the descriptor whose flock marks it as in use by this process
 
 
 def claim(out: str, name: str) -> str:
-    """Create out/NNNNN-name, numbered after the highest run there, and return its path.
-    Two runs started at once on the same `out` get different numbers: the number is
+    """Create out/NNNNN-name, numbered after the highest run there, hold it, and return its
+    path. Two runs started at once on the same `out` get different numbers: the number is
     chosen under a lock on `out`, and a number taken all the same (a file system without
     locks) sends us on to the next."""
     os.makedirs(out, exist_ok=True)
@@ -35,9 +46,50 @@ def claim(out: str, name: str) -> str:
             path = os.path.join(out, f"{number:05d}-{name}")
             try:
                 os.mkdir(path)
-                return path
             except FileExistsError:
                 number += 1
+                continue
+            _hold(path)
+            return path
+
+
+def take_over(out: str, name: str) -> str | None:
+    """The newest out/NNNNN-name that holds no checkpoint and that no living run holds, now
+    held by this process with its logs emptied; None when there is none (or the file system
+    cannot tell: no flock)."""
+    if not os.path.isdir(out):
+        return None
+    pattern = re.compile(rf"\d{{5}}-{re.escape(name)}")
+    with _locked(out):
+        for folder in sorted((d for d in os.listdir(out) if pattern.fullmatch(d)), reverse=True):
+            path = os.path.join(out, folder)
+            if os.path.isdir(path) and not checkpoint.in_run(path) and _hold(path):
+                restore(path, 0)
+                return path
+    return None
+
+
+def release_all() -> None:
+    """Drop this process's hold on its run folders (at the end of a run)."""
+    while _held:
+        os.close(_held.popitem()[1])
+
+
+def _hold(path: str) -> bool:
+    """Take a non-blocking flock on the folder `path` for this process; False when another
+    process holds it, or the file system offers no flock."""
+    if fcntl is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.ENOLCK, errno.EOPNOTSUPP):
+            raise
+        return False
+    _held[os.path.abspath(path)] = fd
+    return True
 
 
 @contextlib.contextmanager

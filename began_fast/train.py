@@ -63,7 +63,14 @@ def main(argv=None) -> int:
     except WriteError as e:     # before training: options.json (a full disk mid-run: Trainer.run)
         print(one_line(f"error: {e}; free some space or give another --out"), file=sys.stderr)
         return 1
+    except RuntimeError as e:   # under torchrun: a collective failed; a vanished peer is a one-line error
+        message = distributed.vanished_error(e)
+        if message is None:
+            raise
+        print(one_line(message), file=sys.stderr)
+        return 1
     finally:
+        run_folder.release_all()
         distributed.shutdown()
 
 
@@ -71,12 +78,12 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     """(options, checkpoint payload or None, checkpoint path or None)."""
     opts, given = parse_args(argv)
     device = pick_device(opts.device)
-    if opts.resume is None:
+    path, payload = find_checkpoint(opts.resume, opts.out) if opts.resume is not None else (None, None)
+    if payload is None:     # a new run (--resume auto included, when there is nothing to resume)
         opts = apply_device_defaults(opts, given, device.type)
         validate(opts, device.type, given)
         check_fits(opts, device)
         return opts, None, None
-    path, payload = find_checkpoint(opts.resume, opts.out)
     saved = Options.from_dict(payload["options"])
     ignored = sorted(k for k in given - set(RUN_CONTROL) if getattr(opts, k) != getattr(saved, k))
     if ignored:
@@ -87,10 +94,12 @@ def resolve_options(argv) -> tuple[Options, dict | None, str | None]:
     return opts, payload, path
 
 
-def find_checkpoint(resume: str, out: str) -> tuple[str, dict]:
+def find_checkpoint(resume: str, out: str) -> tuple[str | None, dict | None]:
     """(path, payload) of the checkpoint --resume names. 'auto': the newest readable one
     under `out`, past any that cannot be read (a truncated copy, a full disk), with a
-    warning naming them; a named file that cannot be read is an error."""
+    warning naming them; (None, None) when `out` holds no checkpoint at all: then the run
+    starts afresh. A named file that cannot be read is an error, and so is 'auto' when
+    every checkpoint under `out` is unreadable."""
     if resume != "auto":
         try:
             return resume, checkpoint.load(resume)
@@ -110,8 +119,7 @@ def find_checkpoint(resume: str, out: str) -> tuple[str, dict]:
     if skipped:
         raise checkpoint.CheckpointError(f"--resume auto: no readable checkpoint under {out} (skipped "
                                          f"{', '.join(skipped)}); start a new run without --resume")
-    raise checkpoint.CheckpointError(f"--resume auto: no checkpoint under {out}; "
-                                     "start a new run without --resume, or name --out")
+    return None, None
 
 
 def check_fits(opts: Options, device: torch.device) -> None:
@@ -126,10 +134,19 @@ def check_fits(opts: Options, device: torch.device) -> None:
 
 
 def new_run_dir(out: str, opts: Options) -> str:
-    """out/NNNNN-<data>-<size>px, numbered after the highest existing run."""
-    name = os.path.basename(os.path.normpath(opts.data)) if opts.data else "shapes"
+    """out/NNNNN-<data>-<size>px, numbered after the highest existing run; with --resume auto
+    (nothing to resume, or this would not be called), the folder of the same name a run
+    stopped before its first checkpoint left, if there is one. Says which, in one line."""
+    data = os.path.basename(os.path.normpath(opts.data)) if opts.data else "shapes"
+    name = f"{data}-{opts.size}px"
     try:
-        return run_folder.claim(out, f"{name}-{opts.size}px")
+        if opts.resume != "auto":
+            return run_folder.claim(out, name)
+        taken = run_folder.take_over(out, name)
+        print(one_line(f"--resume auto: no checkpoint under {out}, so a new run" + (
+            f", in {taken}: a run stopped before its first checkpoint left it (its logs emptied)" if taken
+            else "")), file=sys.stderr)
+        return taken or run_folder.claim(out, name)
     except OSError as e:
         raise OptionError(f"--out {out}: cannot make a run folder there ({e.strerror or e}); "
                           "give a folder you can write to") from None
@@ -142,7 +159,7 @@ class Trainer:
         self.opts, payload, ckpt_path = resolve_options(argv)
         opts = self.opts
         # Under torchrun: join the process group; cuda:LOCAL_RANK with NCCL, or gloo on the CPU.
-        self.dist = distributed.setup(pick_device(opts.device))
+        self.dist = distributed.setup(pick_device(opts.device), opts.collective_timeout)
         self.device = self.dist.device
         configure_math(opts.precision)
         kernels.use(opts.kernels)                         # the kernel switch, once per run

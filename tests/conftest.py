@@ -12,6 +12,10 @@ that selects "triton" cannot leak its choice into the next; the kernel tests sel
 BEGAN_FAST_OFFLINE=1: no test may download (torch-fidelity's Inception weights above all).
 The shapes classifier that the metrics tests share is trained once per session, and so are
 scikit-learn's digits, written as a labelled folder, and their classifier.
+
+Under pytest-xdist (`-n 2`, the README's test command) each worker is one process of
+several on the machine's cores: it and the processes its tests start (OMP_NUM_THREADS)
+get one thread each, as the kill and torchrun tests already asked for their own.
 """
 import os
 
@@ -22,6 +26,9 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 os.environ.setdefault("BEGAN_FAST_POISON", "1")
 os.environ["BEGAN_FAST_OFFLINE"] = "1"
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

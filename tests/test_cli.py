@@ -46,7 +46,6 @@ def under_a_file(tmp_path):
     (["--lr", "0"], "--lr 0"),
     (["--backend", "cudagraph"], "needs a CUDA device"),
     (["--resume", "/no/such/ckpt.pt"], "no such file"),
-    (["--resume", "auto"], "no checkpoint under"),
     (["--seed", "-1"], "--seed -1"),
     (["--lr", "inf"], "--lr inf: must be positive and finite"),
     (["--filters", "2000000"], "--filters 2000000: must be from 1 to"),
