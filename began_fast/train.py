@@ -182,7 +182,9 @@ class Trainer:
         self.fixed_z = sample_z(GRID, opts.latent, generator=fixed, prior=self.model.spec.prior).to(self.device)
         # DF-GAN: one caption per grid row, written beside it; None for the others
         self.fixed_z, self.grid_captions = self.conditioning.grid(self.fixed_z, fixed, GRID_COLUMNS)
-        self.fixed_real = to_signed_unit(torch.from_numpy(dataset.images[:RECON_PAIRS]).to(self.device))
+        # Evenly spaced, not the first ones: a labelled folder is stored class by class.
+        spread = dataset.images[::max(1, len(dataset.images) // RECON_PAIRS)][:RECON_PAIRS]
+        self.fixed_real = to_signed_unit(torch.from_numpy(spread).to(self.device))
         self.evaluator, self.metrics_z, self.metrics_wanted = self._new_evaluator(dataset, fixed)
         self.latest_metrics = ""
         self.step, self.elapsed = 0, 0.0
