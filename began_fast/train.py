@@ -10,7 +10,8 @@ or on built-in shapes.
 
 Each run gets a numbered folder under --out holding options.json, stats.jsonl (one
 line per log interval), sample grids from a fixed z (and, for BEGAN, real images beside
-D's reconstructions) and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits; after a kill,
+D's reconstructions) and checkpoints. Ctrl-C or SIGTERM saves a checkpoint and exits
+(under torchrun within about a second, stop_poll.py); after a kill,
 --resume auto continues from the newest readable checkpoint, with the logs trimmed
 back to it.
 """
@@ -40,6 +41,7 @@ from began_fast.models import build_networks, memory_needed, sample_z
 from began_fast.models.hooks import Model
 from began_fast.schedule import PlateauDecay
 from began_fast.step import in_training_shapes, new_state
+from began_fast.stop_poll import StopPoll
 from began_fast.text.store import EncoderFileError
 from began_fast.text.vocabulary import VocabularyError
 
@@ -202,6 +204,7 @@ class Trainer:
                 json.dump(opts.to_dict(), f, indent=2)
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
+        self.stop_poll = StopPoll(self.dist)
         self.out_of_time = False     # --time-limit reached (every rank agrees at a log interval)
 
     def _conditioning(self, dataset, payload):
@@ -310,11 +313,18 @@ class Trainer:
 
     def _stopping(self) -> bool:
         """One process stops after the step a signal arrives in. Under torchrun every rank must
-        stop at the same step, or the others hang in the next all-reduce: the ranks agree
-        at each log interval (see _loop), so a signal takes effect there."""
+        stop at the same step, or the others hang in the next all-reduce: the ranks ask each
+        other about once a second (stop_poll.py), so a signal takes effect within about a
+        second of training, whatever --log-every is."""
         if self.out_of_time:
             return True
-        return self.stop_agreed if self.dist.world > 1 else self.stop_signal is not None
+        if self.dist.world == 1:
+            return self.stop_signal is not None
+        if not self.stop_agreed and self.stop_poll.due(self.step):
+            if self.stop_poll.ask(self.step, self.stop_signal is not None):
+                self.stop_agreed = True
+                self.stop_signal = self.stop_signal or "a signal to another process"
+        return self.stop_agreed
 
     def _loop(self, runner, bar) -> tuple[int, str]:
         """Train until --steps, a signal or a non-finite loss: (exit code, last message)."""
@@ -345,9 +355,6 @@ class Trainer:
                     return self._report_nonfinite()
                 self.elapsed += now - interval_start
                 interval_start, interval_steps = time.perf_counter(), 0
-                if distributed.any_rank(self.dist, self.stop_signal is not None):
-                    self.stop_agreed = True
-                    self.stop_signal = self.stop_signal or "a signal to another process"
                 limit = opts.time_limit
                 self.out_of_time = limit is not None and distributed.any_rank(self.dist, self.elapsed >= limit)
             extra_start = time.perf_counter()     # grids, metrics and checkpoints: not training time
