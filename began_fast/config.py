@@ -130,6 +130,7 @@ class Options:
     lr_floor: float = 1e-5
     gamma: float = _paper("gamma")
     latent_constraint: float = 0.0   # BEGAN-CS's weight on ||z - Enc_D(G(z))||^2; 0: off (the paper)
+    pull_away: float = 0.0           # EBGAN's pull-away term's weight in G's loss; 0: off (the paper)
     lambda_k: float = _paper("lambda_k")
     g_loss: str = "nonsaturating"
     n_critic: int = 5
@@ -283,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--latent-constraint", "weight of BEGAN-CS's latent constraint: D and G also minimise the "
         "mean squared difference between z and D's encoding of G(z), so that G cannot map many z "
         "to one image (0: off, as in the paper)", type=float, metavar="WEIGHT")
+    add("--pull-away", "weight of EBGAN's pull-away term in G's loss: the mean squared cosine "
+        "similarity of D's encodings of different fakes in a batch, so that G draws images D tells "
+        "apart (0: off, as in the paper)", type=float, metavar="WEIGHT")
     add("--g-loss", "G's loss: nonsaturating, -log D(G(z)) (the GAN paper's advice), or "
         "saturating, log(1 - D(G(z))) (the minimax game itself)", choices=G_LOSSES)
     add("--n-critic", "critic updates per generator update", type=int, metavar="N")
@@ -406,6 +410,7 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (0.0 <= opts.gamma <= 1.0, f"--gamma {opts.gamma}: must be in [0, 1] (0.3 to 0.7 is usual)"),
         (0.0 <= opts.latent_constraint < math.inf,
          f"--latent-constraint {opts.latent_constraint}: must be finite, 0 (off) or more"),
+        (0.0 <= opts.pull_away < math.inf, f"--pull-away {opts.pull_away}: must be finite, 0 (off) or more"),
         (0.0 <= opts.lambda_k < math.inf, f"--lambda-k {opts.lambda_k}: must be finite, 0 or more (the paper uses 0.001)"),
         (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),

@@ -67,11 +67,12 @@ def test_every_option_a_spec_names_is_a_real_option_and_every_default_too():
 @pytest.mark.parametrize("model", MODELS)
 def test_the_stats_line_holds_the_specs_statistics(model):
     """The stats line the hooks write has exactly the spec's statistics (BEGAN's latent
-    error only with the constraint on), so the plot and the docs show what is logged."""
+    error and pull-away term only with their options on), so the plot and the docs show
+    what is logged."""
     m = Model(model)
     means = {name: 1.0 for name in m.stats_fields[1:]}
     state = types.SimpleNamespace(buffers={"k": torch.zeros(())},
-                                  opts=types.SimpleNamespace(latent_constraint=1.0))
+                                  opts=types.SimpleNamespace(latent_constraint=1.0, pull_away=1.0))
     fields = m.log_fields(means, state)
     assert list(fields) == [s.key for s in m.spec.stats]
     assert isinstance(m.progress(fields), str)

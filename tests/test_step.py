@@ -8,7 +8,7 @@ from began_fast.config import Options
 from began_fast.data import DeviceImages, builtin_shapes
 from began_fast.kernels import common as kernel_common
 from began_fast.backends import StepRunner
-from began_fast.models.began import single_pass_gradients, train_step, two_pass_gradients
+from began_fast.models.began import pull_away_of, single_pass_gradients, train_step, two_pass_gradients
 from began_fast.models.began_nets import Discriminator, Generator
 from began_fast.step import new_state
 
@@ -65,22 +65,49 @@ def test_the_latent_constraint_gives_the_two_pass_gradients(k, kernels):
     assert all(not torch.equal(a, b) for a, b in zip(reference.g_grads, without.g_grads))
 
 
+@pytest.mark.parametrize("kernels, constraint", [("torch", 0.0), ("torch", 0.3), ("triton", 0.3)])
+def test_the_pull_away_term_gives_the_two_pass_gradients_and_reaches_g_alone(kernels, constraint):
+    """EBGAN's pull-away term in the one-forward step (alone and beside the latent
+    constraint): its encoder block has scale 0, so D's gradients are those without it."""
+    state = tiny_state(kernels, batch=4, latent_constraint=constraint, pull_away=0.7)
+    state.buffers["k"].fill_(0.37)
+    real, z = state.data.sample(4), torch.rand(4, 8) * 2 - 1
+    fast = single_pass_gradients(state, real, z)
+    kernel_switch.use("torch")
+    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"], constraint, pull_away=0.7)
+    torch.testing.assert_close(fast.pull_away, reference.pull_away, rtol=1e-5, atol=0)
+    for mine, theirs in zip(fast.d_grads + fast.g_grads, reference.d_grads + reference.g_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max().item())   # float32, interpreter sums
+    without = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"], constraint)
+    assert all(torch.equal(a, b) for a, b in zip(reference.d_grads, without.d_grads))
+    assert all(not torch.equal(a, b) for a, b in zip(reference.g_grads, without.g_grads))
+
+
+def test_the_pull_away_term_is_the_mean_squared_cosine_of_distinct_pairs():
+    codes = torch.randn(5, 7, dtype=torch.float64)
+    pairs = [(i, j) for i in range(5) for j in range(5) if i != j]
+    expected = sum(torch.nn.functional.cosine_similarity(codes[i], codes[j], dim=0) ** 2 for i, j in pairs) / 20
+    torch.testing.assert_close(pull_away_of(codes), expected)
+    assert float(pull_away_of(codes[:1].repeat(4, 1))) == pytest.approx(1.0)      # one image, four times
+
+
 def test_the_latent_constraint_and_vanishing_residuals_compile(monkeypatch):
-    """One compiled step with both options (a compilation costs most of a minute here): the
-    constraint's error logged, the carry set on the device, the same as eager."""
+    """One compiled step with the three options (a compilation costs most of a minute here):
+    the constraint's error and the pull-away term logged, the carry set on the device, the
+    same as eager."""
     monkeypatch.setattr(kernel_common, "INTERPRET", False)
     torch._dynamo.reset()
-    both = dict(latent_constraint=0.5, vanishing_residual=4)
+    both = dict(latent_constraint=0.5, pull_away=0.2, vanishing_residual=4)
     eager = run_steps(tiny_state(seed=3, **both), "eager", 3)
     with torch._inductor.config.patch(fallback_random=True):
         compiled = run_steps(tiny_state(seed=3, **both), "compile", 3)
-    assert eager.stats[-1] > 0           # three steps' C, which starts near E[z^2] = 1/3
+    assert eager.stats[-2] > 0 and eager.stats[-1] > 0      # three steps' C (near E[z^2] = 1/3 at first) and PT
     assert float(compiled.G.carry) == float(eager.D.carry) == 0.5
     torch.testing.assert_close(compiled.stats, eager.stats, rtol=1e-3, atol=1e-5)
     for a, b in zip(params(eager), params(compiled)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-3)
     plain = run_steps(tiny_state(seed=3, vanishing_residual=4), "eager", 3)
-    assert plain.stats[-1] == 0 and not torch.equal(plain.stats[:-1], eager.stats[:-1])
+    assert not plain.stats[-2:].any() and not torch.equal(plain.stats[:-2], eager.stats[:-2])
 
 
 def test_vanishing_residuals_fade_over_the_stated_steps_and_keep_the_two_pass_gradients():
@@ -176,7 +203,7 @@ def test_bf16_step_gives_fp32_gradients_and_compiles(kernels, monkeypatch):
         torch.manual_seed(6)
         real, z = state.data.sample(4), torch.rand(4, 8) * 2 - 1
         results[precision] = single_pass_gradients(state, real, z)
-    (r32, f32, d32, g32, _), (r16, f16, d16, g16, _) = results["fp32"], results["bf16"]
+    (r32, f32, d32, g32, *_), (r16, f16, d16, g16, *_) = results["fp32"], results["bf16"]
     torch.testing.assert_close(torch.stack([r16, f16]), torch.stack([r32, f32]), rtol=3e-2, atol=1e-3)
     for mine, theirs in zip(d16 + g16, d32 + g32):
         assert mine.dtype == torch.float32 and torch.isfinite(mine).all()
