@@ -117,14 +117,14 @@ def main(argv=None) -> int:
         return 2
     kernels.use("torch")            # same weights either way; torch runs everywhere
     G, prior = generator_from_checkpoint(payload, device, args.raw)
-    which = "G" if args.raw or "G_ema" not in payload else "G_ema"     # G_ema: its moving average
+    sampled = "G" if args.raw or "G_ema" not in payload else "G_ema"     # G_ema: its moving average
     try:
         result = evaluator(*sampler(G, opts.latent, args.seed, device, prior, text, args.samples))
     except MetricError as e:         # e.g. the Inception weights could not be downloaded
         print(f"error: {e}", file=sys.stderr)
         return 2
     step, images = payload["step"], payload.get("images")
-    print(f"{path}: step {step}, {args.samples} samples of {which} against {data.identity}")
+    print(f"{path}: step {step}, {args.samples} samples of {sampled} against {data.identity}")
     print(table(result))
     if result["classifier"] and result["classifier"]["class"] is not None:
         which = "shapes classifier" if data.builtin else f"the folder's classifier ({result['classes']} classes)"
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     print(f"evaluation took {result['seconds']:.1f} s; set-up (classifier, real statistics, ceiling; "
           f"cached after first use) {evaluator.setup_seconds:.1f} s")
     record = {"checkpoint": os.path.basename(path), "step": step, "images": images, "seed": args.seed,
-              "generator": which,
+              "generator": sampled,
               "data": data.identity, "date": datetime.datetime.now().isoformat(timespec="seconds"), **result}
     log = os.path.join(os.path.dirname(os.path.abspath(path)), LOG)
     append_line(log, json.dumps(record))

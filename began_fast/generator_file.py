@@ -41,12 +41,8 @@ def export(payload: dict, out: str, raw: bool = False) -> dict:
     """Write a checkpoint payload's generator (its average, unless `raw` or there is none)
     to out/generator.safetensors and out/generator.json, each atomically; the JSON's dict."""
     from safetensors.torch import save
-    opts = Options.from_dict(payload["options"])
-    averaged = not raw and "G_ema" in payload
-    weights = {name: t.contiguous() for name, t in payload["G_ema" if averaged else "G"].items()}
-    description = {"format": FORMAT, **{k: getattr(opts, k) for k in NETWORK_OPTIONS},
-                   "prior": SPECS[opts.model].prior, "averaged": averaged, "step": payload["step"],
-                   "images": payload.get("images")}
+    description = describe(payload, raw)
+    weights = {name: t.contiguous() for name, t in payload["G_ema" if description["averaged"] else "G"].items()}
     if "text" in payload:
         text = payload["text"]
         weights.update({TEXT + name: t.contiguous() for name, t in text["text_encoder"].items()})
@@ -58,6 +54,13 @@ def export(payload: dict, out: str, raw: bool = False) -> dict:
     with atomic_write(os.path.join(out, DESCRIPTION), "w") as f:
         json.dump(description, f, indent=2, ensure_ascii=False)
     return description
+
+
+def describe(payload: dict, raw: bool = False) -> dict:
+    """generator.json's content for a checkpoint payload's generator (but DF-GAN's "text")."""
+    opts = Options.from_dict(payload["options"])
+    return {"format": FORMAT, **{k: getattr(opts, k) for k in NETWORK_OPTIONS}, "prior": SPECS[opts.model].prior,
+            "averaged": not raw and "G_ema" in payload, "step": payload["step"], "images": payload.get("images")}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,9 +115,6 @@ def load_generator(path: str, device="cpu", raw: bool = False) -> LoadedGenerato
     except checkpoint.CheckpointError as e:
         raise GeneratorFileError(str(e)) from None
     G, _ = generator_from_checkpoint(payload, device, raw)
-    opts = Options.from_dict(payload["options"])
-    description = {**{k: getattr(opts, k) for k in NETWORK_OPTIONS}, "prior": SPECS[opts.model].prior,
-                   "averaged": not raw and "G_ema" in payload, "step": payload["step"]}
     text = None
     if "text" in payload:
         from began_fast.text.sentence_encoder import SentenceEncoder
@@ -124,7 +124,7 @@ def load_generator(path: str, device="cpu", raw: bool = False) -> LoadedGenerato
         except EncoderFileError as e:
             raise GeneratorFileError(str(e)) from None
         text = SentenceEncoder(encoder, vocabulary, device)
-    return LoadedGenerator(G, description, device, text)
+    return LoadedGenerator(G.requires_grad_(False), describe(payload, raw), device, text)
 
 
 def _from_export(description_path: str, device) -> LoadedGenerator:
