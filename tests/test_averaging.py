@@ -81,7 +81,7 @@ def test_the_update_traces_whole_and_never_recompiles():
 def test_a_checkpoint_without_an_average_starts_it_from_its_g():
     """A checkpoint written without averaging (an old one, or with it off) resumed with it
     on: the average starts from the checkpoint's G, with a warning; sampling it gives G."""
-    old = tiny_state(seed=1)
+    old = tiny_state(seed=1, g_ema_half_life=0)
     payload = checkpoint.build(old, PlateauDecay(2e-4, 10, 1e-5), step=3, elapsed=0.0, images=24, world=2,
                                data_identity="x")
     assert "G_ema" not in payload

@@ -81,11 +81,11 @@ def torchrun(*args, timeout=240):
     return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
-def tiny_state(rank, world, seed=0):
+def tiny_state(rank, world, seed=0, **options):
     """The trainer's set-up in miniature: common weights from `seed`, then each rank its own
-    stream and its own shard of the data."""
+    stream and its own shard of the data; `options`: other Options fields."""
     opts = Options.for_device("cpu", size=32, filters=4, latent=LATENT, batch=BATCH, lr=2e-4, gamma=0.5,
-                              lambda_k=0.001, g_ema_half_life=100)
+                              lambda_k=0.001, **options)
     torch.manual_seed(seed)
     G, D = build_networks(opts, torch.device("cpu"))
     torch.manual_seed(distributed.rank_seed(seed, rank))
@@ -103,7 +103,7 @@ def params(state):
 def _check_train_step(rank):
     ctx = distributed.setup(torch.device("cpu"))
     assert (ctx.rank, ctx.world, ctx.backend) == (rank, WORLD, "gloo")
-    state = tiny_state(rank, WORLD)
+    state = tiny_state(rank, WORLD, g_ema_half_life=100)       # generator averaging on
 
     # Each rank has its own random stream and its own, disjoint, equal shard of the data.
     (rng0, shard0), (rng1, shard1) = distributed.all_gather_object(ctx, (torch.get_rng_state(), state.data.images))
