@@ -1,7 +1,7 @@
 """Checkpoint files: written atomically, read back exactly and safely.
 
-A checkpoint holds G, D, G's moving average when the run keeps one (G_ema), both optimisers, the model's own state (BEGAN: k_t), the lr
-schedule, the step, the stats buffer, every random state, the options and the data
+A checkpoint holds G, D, G's moving average when the run keeps one (G_ema), both
+optimisers, the model's own state (BEGAN: k_t), the lr schedule, the step, the stats buffer, every random state, the options and the data
 identity, so a run continues as if it had never stopped. It holds nothing but tensors and
 plain Python values, so it is read with torch's weights-only unpickler: a file crafted to
 run code when unpickled is refused, never run. Only this module touches checkpoint files,

@@ -21,8 +21,10 @@ from began_fast.generator_file import DESCRIPTION, WEIGHTS, export
 def parse_args(argv):
     p = OneLineParser(prog="python -m began_fast.export", allow_abbrev=False,
                       description=f"Write a checkpoint's generator as {WEIGHTS} and {DESCRIPTION}.")
-    p.add_argument("target", metavar="CHECKPOINT_OR_RUN", help="a ckpt-*.pt file, or a run folder (its newest checkpoint)")
-    p.add_argument("--out", metavar="DIR", help="folder for the two files (default: export/ in the checkpoint's folder)")
+    p.add_argument("target", metavar="CHECKPOINT_OR_RUN",
+                   help="a ckpt-*.pt file, or a run folder (its newest checkpoint)")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for the two files (default: export/ in the checkpoint's folder)")
     p.add_argument("--raw", action="store_true", help="G itself, not its moving average (default: the average "
                    "when the run keeps one, --g-ema-half-life)")
     return p.parse_args(argv)

@@ -150,7 +150,8 @@ def _read_description(path: str) -> dict:
         with open(path, encoding="utf-8") as f:
             description = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GeneratorFileError(f"{path}: not readable JSON ({type(e).__name__}); export the generator again") from None
+        raise GeneratorFileError(f"{path}: not readable JSON ({type(e).__name__}); "
+                                 "export the generator again") from None
     if not isinstance(description, dict) or description.get("format") != FORMAT:
         raise GeneratorFileError(f"{path}: not a generator description of this package (format {FORMAT}); "
                                  "export the generator again")

@@ -58,7 +58,8 @@ def final_state(run_dir):
 
 
 def assert_same_final_state(a_run, b_run):
-    """Weights (G's average too), both Adam states, the model's buffers (BEGAN's k_t), the stats buffer, lr decay and RNG states equal, bit for bit."""
+    """Weights (G's average too), both Adam states, the model's buffers (BEGAN's k_t), the
+    stats buffer, lr decay and RNG states equal, bit for bit."""
     a, b = final_state(a_run), final_state(b_run)
     assert a["step"] == b["step"] and a["images"] == b["images"] and a["decay"] == b["decay"]
     assert ("G_ema" in a) == ("G_ema" in b)

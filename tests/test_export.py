@@ -56,7 +56,8 @@ def test_an_export_draws_the_images_the_checkpoints_average_draws(runs, model):
 
 def test_a_raw_export_holds_g_itself(run, tmp_path):
     assert export_main([run, "--raw", "--out", str(tmp_path)]) == 0
-    weights, description = load_file(str(tmp_path / "generator.safetensors")), json.load(open(tmp_path / "generator.json"))
+    weights = load_file(str(tmp_path / "generator.safetensors"))
+    description = json.load(open(tmp_path / "generator.json"))
     assert description["averaged"] is False and description["prior"] == "uniform"
     G = final_state(run)["G"]
     assert weights.keys() == G.keys() and all(torch.equal(weights[k], G[k]) for k in G)
