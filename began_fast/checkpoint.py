@@ -1,7 +1,7 @@
 """Checkpoint files: written atomically, read back exactly and safely.
 
-A checkpoint holds G, D, both optimisers, the model's own state (BEGAN: k_t), the lr
-schedule, the step, the stats buffer, every random state, the options and the data
+A checkpoint holds G, D, G's moving average when the run keeps one (G_ema), both
+optimisers, the model's own state (BEGAN: k_t), the lr schedule, the step, the stats buffer, every random state, the options and the data
 identity, so a run continues as if it had never stopped. It holds nothing but tensors and
 plain Python values, so it is read with torch's weights-only unpickler: a file crafted to
 run code when unpickled is refused, never run. Only this module touches checkpoint files,
@@ -73,6 +73,7 @@ def build(state, decay, *, step: int, elapsed: float, images: int, world: int, d
     return {
         "step": step, "elapsed": elapsed, "options": state.opts.to_dict(), "data_identity": data_identity,
         "G": state.G.state_dict(), "D": state.D.state_dict(),
+        **({"G_ema": state.g_ema.state_dict()} if state.g_ema is not None else {}),
         "opt_g": state.opt_g.state_dict(), "opt_d": state.opt_d.state_dict(),
         "buffers": {name: t.cpu() for name, t in state.buffers.items()},
         "stats": state.stats.cpu(), "decay": decay.state_dict(), "world": world, "images": images,
@@ -84,9 +85,14 @@ def restore(state, decay, payload: dict) -> None:
     """Put a payload of either format into a fresh run: weights, optimiser states (with this
     run's implementation flags and lr tensors), the model's own state, the stats buffer,
     the lr schedule and the device's step count. The caller sets the lr tensors from the
-    schedule."""
+    schedule. G's average, when the run keeps one, starts from G when the checkpoint has
+    none (written before averaging, or with it off)."""
     state.G.load_state_dict(payload["G"])
     state.D.load_state_dict(payload["D"])
+    if state.g_ema is not None:
+        if "G_ema" not in payload:
+            warnings.warn("the checkpoint has no averaged generator (G_ema): the average starts from its G")
+        state.g_ema.load_state_dict(payload.get("G_ema", payload["G"]))
     for opt, saved, lr in ((state.opt_g, payload["opt_g"], state.lr_g), (state.opt_d, payload["opt_d"], state.lr_d)):
         load_optimizer_state(opt, saved, lr)
     decay.load_state_dict(payload["decay"])

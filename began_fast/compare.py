@@ -10,6 +10,7 @@ Each model trains by `python -m began_fast.train` with its own paper's defaults 
 device's column), the same data and seed, the class metrics evaluated about eight times
 along the way, into OUT/runs/<model>. The data: the built-in shapes, or with --data an
 image folder of class subfolders (DIR/CLASS/*.png), whose own classifier the metrics use.
+The metrics score each run's averaged G where it keeps one (--g-ema-half-life), G with --raw.
 An interrupted comparison resumes each unfinished run. Writes OUT/comparison.md (one
 table: images/s, every metric's final value beside the real data's ceiling, whether and
 when a model collapsed onto a few classes), OUT/comparison.json and OUT/samples-<model>.png
@@ -58,6 +59,8 @@ def parse_args(argv):
     p.add_argument("--data", metavar="DIR", help="train on this image folder of class subfolders (DIR/CLASS/*.png, "
                    "e.g. written by python -m began_fast.digits; grey ones want -- --channels 1) instead of the "
                    "built-in shapes; the same as -- --data DIR")
+    p.add_argument("--raw", action="store_true", help="judge each model's G itself, not its moving average "
+                   "(the same as -- --g-ema-half-life 0: averaging never changes G's training)")
     p.add_argument("train_options", nargs=argparse.REMAINDER,
                    help="after --: options passed to every `python -m began_fast.train` run")
     args = p.parse_args(argv)
@@ -68,6 +71,8 @@ def parse_args(argv):
     if (args.images or 1) < 1 or (args.seconds or 1) <= 0:
         p.error("--images and --seconds must be positive")
     args.train_options = [a for a in args.train_options if a != "--"]
+    if args.raw:
+        args.train_options += ["--g-ema-half-life", "0"]
     if args.data is not None:
         if any(a == "--data" or a.startswith("--data=") for a in args.train_options):
             p.error("--data is given twice, before and after --; give it once")

@@ -59,6 +59,10 @@ DEVICE_DEFAULTS = dict(
     backend=PerDevice("compile-cudagraph", "eager"),
     precision=PerDevice("tf32", "fp32"),
     channels_last=PerDevice(True, False),
+    # Generator averaging's half-life in images: the norm for long runs on CUDA (unmeasured
+    # here); off on the CPU, where BEGAN's short default run did worse with it
+    # (docs/training.md, "Generator averaging"); DCGAN's spec turns it on there.
+    g_ema_half_life=PerDevice(10000, 0),
 )
 
 G_LOSSES = ("nonsaturating", "saturating")
@@ -128,6 +132,8 @@ class Options:
     lr_d: float | None = None        # D's learning rate; None: the same as lr
     lr_patience: int = 5000
     lr_floor: float = 1e-5
+    g_ema_half_life: float = _paper("g_ema_half_life")   # images; 0: no generator averaging
+    g_ema_rampup: float = 0.05       # the half-life is at most this share of the images seen so far; 0: none
     gamma: float = _paper("gamma")
     latent_constraint: float = 0.0   # BEGAN-CS's weight on ||z - Enc_D(G(z))||^2; 0: off (the paper)
     pull_away: float = 0.0           # EBGAN's pull-away term's weight in G's loss; 0: off (the paper)
@@ -171,17 +177,19 @@ class Options:
         """Options saved by any version: before data_seed existed, --seed also seeded the
         built-in shapes, so an old run's data_seed is its seed; before models other than
         BEGAN, D's lr was lr and the networks BEGAN's."""
-        # Before --flip, every model but DF-GAN flipped its real batches.
+        # Before --flip, every model but DF-GAN flipped its real batches; before averaging, no
+        # run averaged G.
         spec = SPECS.get(saved.get("model", "began"))
         flip = spec is None or spec.defaults.get("flip", True)
-        opts = cls(**{"data_seed": saved.get("seed", 0), "flip": flip, **saved})
+        opts = cls(**{"data_seed": saved.get("seed", 0), "flip": flip, "g_ema_half_life": 0, **saved})
         return dataclasses.replace(opts, lr_d=opts.lr if opts.lr_d is None else opts.lr_d)
 
 
 # Options a resumed run may change; every other one comes from the checkpoint.
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
-               "metrics_samples", "inception_weights", "time_limit", "collective_timeout")
+               "metrics_samples", "inception_weights", "time_limit", "collective_timeout", "g_ema_half_life",
+               "g_ema_rampup")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -279,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lr-patience", "halve lr when M_global has not improved for this many steps",
         type=int, metavar="STEPS")
     add("--lr-floor", "lr is never halved below this", type=float)
+    add("--g-ema-half-life", "generator averaging: the grids, metrics, sample, evaluate and export use "
+        "an exponential moving average of G's weights, whose past counts half as much for every this "
+        "many images trained on (0: off, they use G itself); a resume may change it (turned on, the "
+        "average starts from G)", type=float, metavar="IMAGES")
+    add("--g-ema-rampup", "the averaging's half-life is at most this share of the images seen so far, "
+        "so that the early average forgets the initial weights (0: no ramp-up)", type=float, metavar="SHARE")
     add("--gamma", "diversity ratio E[L(G(z))]/E[L(x)], in [0, 1]", type=float)
     add("--lambda-k", "k_t's proportional gain", type=float)
     add("--latent-constraint", "weight of BEGAN-CS's latent constraint: D and G also minimise the "
@@ -414,6 +428,9 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (0.0 <= opts.lambda_k < math.inf, f"--lambda-k {opts.lambda_k}: must be finite, 0 or more (the paper uses 0.001)"),
         (0.0 < opts.lr < math.inf, f"--lr {opts.lr}: must be positive and finite (the paper uses 5e-5 to 1e-4)"),
         (0.0 < opts.lr_floor <= opts.lr, f"--lr-floor {opts.lr_floor}: must be positive and at most --lr {opts.lr}"),
+        (0.0 <= opts.g_ema_half_life < math.inf,
+         f"--g-ema-half-life {opts.g_ema_half_life}: must be a finite number of images, or 0 (off)"),
+        (0.0 <= opts.g_ema_rampup <= 1.0, f"--g-ema-rampup {opts.g_ema_rampup}: must be in [0, 1] (0: no ramp-up)"),
         (opts.lr_patience >= 1, f"--lr-patience {opts.lr_patience}: must be at least 1 step"),
         (min(opts.log_every, opts.sample_every, opts.ckpt_every, opts.metrics_every) >= 1,
          "--log-every, --sample-every, --ckpt-every and --metrics-every must be at least 1 step"),

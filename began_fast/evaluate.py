@@ -41,6 +41,8 @@ def parse_args(argv):
                    help=f"samples to draw; the ceiling uses as many real images (default: {SAMPLES})")
     p.add_argument("--batch", type=int, default=500, metavar="N", help="images per forward pass (default: 500)")
     p.add_argument("--seed", type=int, default=0, help="seed for z (default: 0)")
+    p.add_argument("--raw", action="store_true", help="score G itself, not its moving average (default: the "
+                   "average when the run keeps one, --g-ema-half-life)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto (cuda when present)")
     p.add_argument("--cache-dir", metavar="DIR", help="where the classifier and real statistics are cached "
                    "(default: the run's --cache-dir, else ~/.cache/began_fast)")
@@ -114,14 +116,15 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     kernels.use("torch")            # same weights either way; torch runs everywhere
-    G, prior = generator_from_checkpoint(payload, device)
+    G, prior = generator_from_checkpoint(payload, device, args.raw)
+    sampled = "G" if args.raw or "G_ema" not in payload else "G_ema"     # G_ema: its moving average
     try:
         result = evaluator(*sampler(G, opts.latent, args.seed, device, prior, text, args.samples))
     except MetricError as e:         # e.g. the Inception weights could not be downloaded
         print(f"error: {e}", file=sys.stderr)
         return 2
     step, images = payload["step"], payload.get("images")
-    print(f"{path}: step {step}, {args.samples} samples against {data.identity}")
+    print(f"{path}: step {step}, {args.samples} samples of {sampled} against {data.identity}")
     print(table(result))
     if result["classifier"] and result["classifier"]["class"] is not None:
         which = "shapes classifier" if data.builtin else f"the folder's classifier ({result['classes']} classes)"
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
     print(f"evaluation took {result['seconds']:.1f} s; set-up (classifier, real statistics, ceiling; "
           f"cached after first use) {evaluator.setup_seconds:.1f} s")
     record = {"checkpoint": os.path.basename(path), "step": step, "images": images, "seed": args.seed,
+              "generator": sampled,
               "data": data.identity, "date": datetime.datetime.now().isoformat(timespec="seconds"), **result}
     log = os.path.join(os.path.dirname(os.path.abspath(path)), LOG)
     append_line(log, json.dumps(record))

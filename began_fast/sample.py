@@ -1,7 +1,11 @@
-"""`python -m began_fast.sample`: image grids from a checkpoint.
+"""`python -m began_fast.sample`: image grids from a checkpoint, a run folder (its newest
+checkpoint) or an exported generator (python -m began_fast.export).
 
     python -m began_fast.sample runs/00000-shapes-32px/ckpt-00002000.pt
     python -m began_fast.sample CKPT --count 100 --pairs 8 --frames 10 --out grids/
+    python -m began_fast.sample runs/00000-shapes-32px/export
+
+The generator is the run's moving average of G when it keeps one (--raw: G itself).
 
 Writes samples.png (a grid of `count` samples) and interpolation.png (one row per
 random pair of z, walked along the great circle between them: spherical
@@ -22,14 +26,13 @@ import warnings
 
 import torch
 
-from began_fast import checkpoint, kernels
-from began_fast.config import DEVICES, OneLineParser, OptionError, Options, one_line
+from began_fast import kernels
+from began_fast.config import DEVICES, OneLineParser, OptionError, one_line
 from began_fast.devices import pick_device
+from began_fast.generator_file import GeneratorFileError, load_generator
 from began_fast.images import save_grid
-from began_fast.models import generator_from_checkpoint, sample_z
+from began_fast.models import sample_z
 from began_fast.models.dfgan import generator_input
-from began_fast.text.sentence_encoder import SentenceEncoder
-from began_fast.text.store import EncoderFileError, from_payload
 from began_fast.text.vocabulary import VocabularyError
 
 OVERVIEW_COLUMNS = 8
@@ -46,9 +49,10 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def parse_args(argv):
     p = OneLineParser(prog="python -m began_fast.sample", allow_abbrev=False,
-                      description="Sample grids and interpolations from a BEGAN checkpoint.")
-    p.add_argument("checkpoint", help="a ckpt-*.pt file written by began_fast.train")
-    p.add_argument("--out", help="folder for the PNG files (default: the checkpoint's folder)")
+                      description="Sample grids and interpolations from a checkpoint or an exported generator.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_RUN_OR_EXPORT", help="a ckpt-*.pt file written by "
+                   "began_fast.train, a run folder (its newest checkpoint), or an export folder (began_fast.export)")
+    p.add_argument("--out", help="folder for the PNG files (default: the checkpoint's folder, or the folder given)")
     p.add_argument("--count", type=int, default=64, help="images in samples.png (default: 64)")
     p.add_argument("--pairs", type=int, default=8, help="rows of interpolation.png (default: 8)")
     p.add_argument("--frames", type=int, default=10, help="images per interpolation row (default: 10)")
@@ -57,6 +61,8 @@ def parse_args(argv):
     p.add_argument("--captions", metavar="FILE", help="dfgan: a UTF-8 text file, one caption a line")
     p.add_argument("--strict", action="store_true", help="dfgan: a word the text encoder does not know is "
                    "an error (default: a warning, and the word is left out)")
+    p.add_argument("--raw", action="store_true", help="sample G itself, not its moving average (default: the "
+                   "average when the run keeps one, --g-ema-half-life)")
     p.add_argument("--device", choices=DEVICES, default="auto", help="default: auto (cuda when present)")
     return p.parse_args(argv)
 
@@ -70,29 +76,25 @@ def main(argv=None) -> int:
                   "(--frames at least 2)", file=sys.stderr)
             return 2
     try:
-        payload = checkpoint.load(args.checkpoint)
-    except checkpoint.CheckpointError as e:
-        print(one_line(f"error: {e}"), file=sys.stderr)
-        return 2
-    try:
         device = pick_device(args.device)
-    except OptionError as e:
+        loaded = load_generator(args.checkpoint, device, raw=args.raw)
+    except (OptionError, GeneratorFileError) as e:
         print(one_line(f"error: {e}"), file=sys.stderr)
         return 2
-    opts = Options.from_dict(payload["options"])
     kernels.use("torch")            # same weights either way; torch runs everywhere
-    G, prior = generator_from_checkpoint(payload, device)
+    G, prior, latent = loaded.generator, loaded.prior, loaded.latent
 
-    out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
+    target = os.path.abspath(args.checkpoint)
+    out = args.out or (target if os.path.isdir(target) else os.path.dirname(target))
     gen = torch.Generator().manual_seed(args.seed)
-    if "text" in payload or args.caption or args.captions:
+    if loaded.text is not None or args.caption or args.captions:
         try:
-            return from_captions(args, payload, G, prior, device, gen, out)
-        except (OptionError, EncoderFileError, VocabularyError) as e:
+            return from_captions(args, loaded, gen, out)
+        except (OptionError, VocabularyError) as e:
             print(one_line(f"error: {e}"), file=sys.stderr)
             return 2
-    z = sample_z(args.count, opts.latent, generator=gen, prior=prior)
-    ends = sample_z(2 * args.pairs, opts.latent, generator=gen, prior=prior).view(2, args.pairs, opts.latent)
+    z = sample_z(args.count, latent, generator=gen, prior=prior)
+    ends = sample_z(2 * args.pairs, latent, generator=gen, prior=prior).view(2, args.pairs, latent)
     walk = slerp(ends[0], ends[1], torch.linspace(0, 1, args.frames)).flatten(0, 1)
     try:
         os.makedirs(out, exist_ok=True)
@@ -103,7 +105,7 @@ def main(argv=None) -> int:
         print(one_line(f"error: --out {out}: cannot write the grids there ({e.strerror or e}); give a "
                        "folder you can write to"), file=sys.stderr)
         return 1
-    print(f"wrote samples.png and interpolation.png to {out} (step {payload['step']})")
+    print(f"wrote samples.png and interpolation.png to {out} (step {loaded.step})")
     return 0
 
 
@@ -121,15 +123,14 @@ def read_captions(args) -> list:
     return captions
 
 
-def from_captions(args, payload, G, prior, device, gen, out) -> int:
-    """A DF-GAN checkpoint's grids, one per caption, and one overview with a row each."""
-    if "text" not in payload:
+def from_captions(args, loaded, gen, out) -> int:
+    """A DF-GAN's grids, one per caption, and one overview with a row each."""
+    if loaded.text is None:
         raise OptionError("--caption and --captions need a DF-GAN checkpoint (--model dfgan); this one has no "
                           "text encoder")
     captions = read_captions(args)
-    text, _, vocabulary, _ = from_payload(payload["text"], "the checkpoint's text encoder")
-    sentences = SentenceEncoder(text, vocabulary, device).encode(captions, strict=args.strict)
-    latent = G.latent
+    sentences = loaded.text.encode(captions, strict=args.strict)
+    G, prior, latent, device = loaded.generator, loaded.prior, loaded.latent, loaded.device
     columns = math.ceil(math.sqrt(args.count))
     rows = []
     try:
@@ -145,7 +146,7 @@ def from_captions(args, payload, G, prior, device, gen, out) -> int:
         print(one_line(f"error: --out {out}: cannot write the grids there ({e.strerror or e}); give a "
                        "folder you can write to"), file=sys.stderr)
         return 1
-    print(f"wrote caption-01.png to caption-{len(captions):02d}.png and captions.png to {out} (step {payload['step']})")
+    print(f"wrote caption-01.png to caption-{len(captions):02d}.png and captions.png to {out} (step {loaded.step})")
     return 0
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from began_fast import averaging
 from began_fast.config import Options
 from began_fast.data import DeviceImages
 from began_fast.distributed import all_reduce_mean
@@ -36,6 +37,7 @@ class StepState:
     prior: str = "uniform"     # the model's z prior (models.sample_z)
     world: int = 1             # processes training together (torchrun); batch is per process
     buffers: dict = field(default_factory=dict)   # the model's own state tensors (BEGAN: k)
+    g_ema: torch.nn.Module | None = None   # G's moving average (averaging.py); None when off
 
     @property
     def memory_format(self):
@@ -59,7 +61,8 @@ def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
         data=data, stats=torch.zeros(len(model.stats_fields), device=device),
         step=torch.zeros((), dtype=torch.int64, device=device),
         first_bad_step=torch.full((), -1, dtype=torch.int64, device=device),
-        opts=opts, prior=spec.prior, world=world, buffers=model.new_buffers(device))
+        opts=opts, prior=spec.prior, world=world, buffers=model.new_buffers(device),
+        g_ema=averaging.new_average(G, opts.g_ema_half_life))
 
 
 def new_optimizer(spec: tuple, params, lr: torch.Tensor, backend: str) -> torch.optim.Optimizer:
@@ -166,7 +169,18 @@ def finish_step(state: StepState, values, watch: torch.Tensor) -> None:
 
 
 def count_step(state: StepState, watch: torch.Tensor) -> None:
-    """Count the step, and remember it as the first bad one when `watch` is not finite."""
+    """Count the step, remember it as the first bad one when `watch` is not finite, and
+    average G's new weights into G_ema when averaging is on (every model's step ends here,
+    after G's update)."""
     state.step.add_(1)
     bad = ~torch.isfinite(watch.detach()) & (state.first_bad_step < 0)
     state.first_bad_step.copy_(torch.where(bad, state.step, state.first_bad_step))
+    if state.g_ema is not None:
+        opts = state.opts
+        beta = averaging.decay(state.step, opts.batch * state.world, opts.g_ema_half_life, opts.g_ema_rampup)
+        averaging.update(state.g_ema, state.G, beta)
+
+
+def sampling_generator(state: StepState) -> torch.nn.Module:
+    """The generator the grids and the metrics draw from: G_ema when the run averages, else G."""
+    return state.G if state.g_ema is None else state.g_ema

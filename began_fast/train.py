@@ -40,7 +40,7 @@ from began_fast.plot import plot_run
 from began_fast.models import build_networks, memory_needed, sample_z
 from began_fast.models.hooks import Model
 from began_fast.schedule import PlateauDecay
-from began_fast.step import in_training_shapes, new_state
+from began_fast.step import in_training_shapes, new_state, sampling_generator
 from began_fast.stop_poll import StopPoll
 from began_fast.text.store import EncoderFileError
 from began_fast.text.vocabulary import VocabularyError
@@ -446,7 +446,7 @@ class Trainer:
         rank 0 gathers and scores them and appends a line to metrics.jsonl."""
         s = self.state
         start = time.perf_counter()
-        images = quantize(in_training_shapes(s, s.G, self.metrics_z, s.opts.batch)).cpu()
+        images = quantize(in_training_shapes(s, sampling_generator(s), self.metrics_z, s.opts.batch)).cpu()
         gathered = distributed.all_gather_object(self.dist, images)
         if not self.dist.main:
             return
@@ -463,7 +463,7 @@ class Trainer:
         if not self.dist.main:
             return
         s = self.state
-        grids = {"samples": in_training_shapes(s, s.G, self.fixed_z, s.opts.batch)}
+        grids = {"samples": in_training_shapes(s, sampling_generator(s), self.fixed_z, s.opts.batch)}
         grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
             labels = self.grid_captions if name == "samples" else None

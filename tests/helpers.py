@@ -58,10 +58,12 @@ def final_state(run_dir):
 
 
 def assert_same_final_state(a_run, b_run):
-    """Weights, both Adam states, the model's buffers (BEGAN's k_t), the stats buffer, lr decay and RNG states equal, bit for bit."""
+    """Weights (G's average too), both Adam states, the model's buffers (BEGAN's k_t), the
+    stats buffer, lr decay and RNG states equal, bit for bit."""
     a, b = final_state(a_run), final_state(b_run)
     assert a["step"] == b["step"] and a["images"] == b["images"] and a["decay"] == b["decay"]
-    for net in ("G", "D"):
+    assert ("G_ema" in a) == ("G_ema" in b)
+    for net in ("G", "D", "G_ema") if "G_ema" in a else ("G", "D"):
         assert all(torch.equal(t, b[net][name]) for name, t in a[net].items()), net
     for opt in ("opt_g", "opt_d"):
         for i, state in a[opt]["state"].items():

@@ -21,6 +21,8 @@ from began_fast.models.dfgan_nets import SENTENCE, DFBlock, Generator
 from began_fast.step import new_state
 from began_fast.text.shape_captions import attributes
 from began_fast.evaluate import main as evaluate_main
+from began_fast import load_generator
+from began_fast.export import main as export_main
 from began_fast.sample import main as sample_main
 from began_fast.train import main
 from tests.helpers import TINY, assert_same_final_state, only_run_dir, read_stats, run_cli
@@ -132,7 +134,9 @@ def test_faithfulness_of_real_images_is_high_and_of_shuffled_captions_low(metric
 
 
 def test_dfgan_trains_resumes_bit_exact_samples_from_captions_and_is_evaluated(tmp_path, cache, capsys):
-    common = [*DFGAN, "--cache-dir", cache, "--log-every", "2", "--ckpt-every", "100", "--sample-every", "3"]
+    """With generator averaging on; its export carries the text encoder and draws as the checkpoint."""
+    common = [*DFGAN, "--cache-dir", cache, "--log-every", "2", "--ckpt-every", "100", "--sample-every", "3",
+              "--g-ema-half-life", "10"]
     assert main([*common, "--steps", "6", "--out", str(tmp_path / "whole")]) == 0
     assert main([*common, "--steps", "3", "--out", str(tmp_path / "parts")]) == 0
     assert main(["--resume", "auto", "--steps", "6", "--out", str(tmp_path / "parts")]) == 0
@@ -154,6 +158,11 @@ def test_dfgan_trains_resumes_bit_exact_samples_from_captions_and_is_evaluated(t
     assert sample(ckpt, "--out", out) == 2 and "--caption" in capsys.readouterr().err
     assert evaluate_main([whole, "--samples", "20", "--metrics", "captions", "--cache-dir", cache]) == 0
     assert "faithful_position" in capsys.readouterr().out
+    assert export_main([ckpt, "--out", str(tmp_path / "export")]) == 0
+    caption = "a large blue disc in the centre"
+    exported = load_generator(tmp_path / "export").sample(3, seed=1, captions=caption)
+    assert torch.equal(exported, load_generator(ckpt).sample(3, seed=1, captions=caption))
+    assert not torch.equal(exported, load_generator(ckpt).sample(3, seed=1, captions="a small red ring at the top"))
 
 
 def test_dfgan_scores_caption_faithfulness_during_training(tmp_path, cache):

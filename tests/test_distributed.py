@@ -81,11 +81,11 @@ def torchrun(*args, timeout=240):
     return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
 
 
-def tiny_state(rank, world, seed=0):
+def tiny_state(rank, world, seed=0, **options):
     """The trainer's set-up in miniature: common weights from `seed`, then each rank its own
-    stream and its own shard of the data."""
+    stream and its own shard of the data; `options`: other Options fields."""
     opts = Options.for_device("cpu", size=32, filters=4, latent=LATENT, batch=BATCH, lr=2e-4, gamma=0.5,
-                              lambda_k=0.001)
+                              lambda_k=0.001, **options)
     torch.manual_seed(seed)
     G, D = build_networks(opts, torch.device("cpu"))
     torch.manual_seed(distributed.rank_seed(seed, rank))
@@ -103,7 +103,7 @@ def params(state):
 def _check_train_step(rank):
     ctx = distributed.setup(torch.device("cpu"))
     assert (ctx.rank, ctx.world, ctx.backend) == (rank, WORLD, "gloo")
-    state = tiny_state(rank, WORLD)
+    state = tiny_state(rank, WORLD, g_ema_half_life=100)       # generator averaging on
 
     # Each rank has its own random stream and its own, disjoint, equal shard of the data.
     (rng0, shard0), (rng1, shard1) = distributed.all_gather_object(ctx, (torch.get_rng_state(), state.data.images))
@@ -135,18 +135,19 @@ def _check_train_step(rank):
     torch.testing.assert_close(k1, expected_k, rtol=0, atol=1e-7)
     state.buffers["k"].copy_(k1)
 
-    # A few real steps: weights, Adam's moments and k_t stay bit-identical on both ranks.
+    # A few real steps: weights, G's average, Adam's moments and k_t stay bit-identical on both ranks.
     state.lr_g.fill_(2e-4)
     state.lr_d.fill_(2e-4)
     before = [p.detach().clone() for p in params(state)]
     for _ in range(3):
         train_step(state)
     assert any(not torch.equal(a, p) for a, p in zip(before, params(state)))
-    mine = {"G": state.G.state_dict(), "D": state.D.state_dict(), "k": state.buffers["k"],
+    mine = {"G": state.G.state_dict(), "D": state.D.state_dict(), "G_ema": state.g_ema.state_dict(),
+            "k": state.buffers["k"],
             "opt_d": state.opt_d.state_dict()["state"], "opt_g": state.opt_g.state_dict()["state"],
             "stats": state.stats}
     a, b = distributed.all_gather_object(ctx, mine)
-    for net in ("G", "D"):
+    for net in ("G", "D", "G_ema"):
         for name in a[net]:
             assert torch.equal(a[net][name], b[net][name]), name
     for opt in ("opt_d", "opt_g"):
@@ -230,7 +231,7 @@ def test_the_compiled_step_keeps_the_all_reduce_in_its_graph_and_matches_eager()
 # ---------------------------------------------------------------------------
 # The real CLI under torchrun.
 
-COMMON = [*TINY, "--log-every", "4", "--ckpt-every", "100", "--sample-every", "100"]
+COMMON = [*TINY, "--log-every", "4", "--ckpt-every", "100", "--sample-every", "100", "--g-ema-half-life", "20"]
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +264,7 @@ def test_resume_under_torchrun_is_bit_exact(whole_run, tmp_path):
     a = checkpoint.load(checkpoint.in_run(whole)[-1])
     b = checkpoint.load(checkpoint.in_run(parts)[-1])
     assert a["step"] == b["step"] == 12
-    for net in ("G", "D"):
+    for net in ("G", "D", "G_ema"):       # G's average (generator averaging is on) too
         for name, tensor in a[net].items():
             assert torch.equal(tensor, b[net][name]), name
     for opt in ("opt_d", "opt_g"):

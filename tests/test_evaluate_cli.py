@@ -18,7 +18,7 @@ from tests.test_cli import assert_clean_error
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    assert train([*TINY, "--steps", "4", "--log-every", "2", "--out", str(out)]) == 0
+    assert train([*TINY, "--steps", "4", "--log-every", "2", "--g-ema-half-life", "10", "--out", str(out)]) == 0
     return only_run_dir(out)
 
 
@@ -28,7 +28,7 @@ def test_evaluate_prints_a_table_and_appends_a_json_line(run_dir, metrics_cache)
                          "--cache-dir", metrics_cache, "--device", "cpu")
         assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "step 4, 100 samples against builtin-shapes:64:32:3:0" in lines[0]
+    assert "step 4, 100 samples of G_ema against builtin-shapes:64:32:3:0" in lines[0]    # G's average
     header = lines[1].split()
     assert header[:3] == ["metric", "samples", "real"] and "unit" in header
     rows = {line.split()[0]: line for line in lines[2:8]}
@@ -36,18 +36,20 @@ def test_evaluate_prints_a_table_and_appends_a_json_line(run_dir, metrics_cache)
     assert "nats" in rows["kl"] and "share of 24" in rows["modes"]
     with open(os.path.join(run_dir, "evaluations.jsonl")) as f:
         records = [json.loads(line) for line in f]
-    assert len(records) == 2 and records[0]["checkpoint"] == "ckpt-00000004.pt"
+    assert len(records) == 2 and records[0]["checkpoint"] == "ckpt-00000004.pt" and records[0]["generator"] == "G_ema"
     assert records[0]["values"] == records[1]["values"]                    # same seed, same z
     assert set(records[0]["values"]) == set(records[0]["ceiling"]) == set(rows)
     assert records[0]["ceiling"]["modes"] > 0.8 and records[0]["samples"] == 100   # 100: a few classes fall short
 
 
-def test_evaluate_takes_a_checkpoint_file_too(run_dir, metrics_cache):
+def test_evaluate_takes_a_checkpoint_file_too_and_raw_scores_g_itself(run_dir, metrics_cache):
     ckpt = checkpoint.in_run(run_dir)[-1]
-    result = run_cli("began_fast.evaluate", ckpt, "--samples", "50", "--metrics", "recognised",
+    result = run_cli("began_fast.evaluate", ckpt, "--samples", "50", "--metrics", "recognised", "--raw",
                      "--cache-dir", metrics_cache, "--device", "cpu")
     assert result.returncode == 0, result.stderr
-    assert "recognised" in result.stdout and "appended to" in result.stdout
+    assert "recognised" in result.stdout and "appended to" in result.stdout and "samples of G against" in result.stdout
+    with open(os.path.join(run_dir, "evaluations.jsonl")) as f:
+        assert json.loads(f.readlines()[-1])["generator"] == "G"
 
 
 @pytest.mark.parametrize("args, fragment", [

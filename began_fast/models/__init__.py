@@ -51,10 +51,11 @@ def memory_needed(opts) -> int:
     return 16 * parameters + data + 2 * opts.batch * opts.channels * opts.size ** 2 * 2
 
 
-def generator_from_checkpoint(payload: dict, device):
-    """A checkpoint's G with its weights, in eval mode, and the z prior it samples from: the
-    one place that knows how a checkpoint's options become a generator."""
+def generator_from_checkpoint(payload: dict, device, raw: bool = False):
+    """A checkpoint's generator, in eval mode, and the z prior it samples from: its averaged
+    G (G_ema) when the run kept one, unless `raw`; else G itself. The one place that knows
+    how a checkpoint's options become a generator."""
     opts = Options.from_dict(payload["options"])
     G, _ = build_networks(opts, device)
-    G.load_state_dict(payload["G"])
+    G.load_state_dict(payload["G"] if raw else payload.get("G_ema", payload["G"]))
     return G.eval(), SPECS[opts.model].prior
