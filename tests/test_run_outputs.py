@@ -14,15 +14,11 @@ import torch
 from tqdm import tqdm
 
 from began_fast import checkpoint, console_log, train
+from began_fast.config import tensorboard_installed
 from began_fast.files import read_jsonl
 from began_fast.images import GAP, MIN_WIDTH, grid_image, grid_scale, quantize
 from began_fast.train import main
 from tests.helpers import TINY, only_run_dir, read_stats
-
-pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.backend.event_processing.plugin_event_accumulator import \
-    EventAccumulator as PluginEventAccumulator  # noqa: E402
 
 RUN = [*TINY, "--steps", "8", "--log-every", "2", "--sample-every", "4", "--ckpt-every", "4", "--keep-ckpts", "5",
        "--metrics", "modes,kl,fd", "--metrics-every", "4", "--metrics-samples", "20"]
@@ -60,8 +56,13 @@ def resumed(tmp_path_factory, metrics_cache):
     return run, first, second, bar
 
 
-def read_events(run: str) -> EventAccumulator:
-    events = EventAccumulator(run, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+def read_events(run: str, served: bool = False):
+    """The run's event files as TensorBoard reads them: its EventAccumulator, or with `served`
+    the one its server uses with --load_fast=false."""
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing import event_accumulator, plugin_event_accumulator
+    reader = (plugin_event_accumulator if served else event_accumulator).EventAccumulator
+    events = reader(run, size_guidance={"scalars": 0, "images": 0, "tensors": 0})
     events.Reload()
     return events
 
@@ -78,8 +79,7 @@ def test_tensorboard_holds_each_stats_and_metrics_line_once_after_a_kill_and_a_r
     assert sorted(events.Tags()["scalars"]) == sorted(expected)
     for tag, points in expected.items():      # the resumed session's values, each step once, in order
         assert [(e.step, np.float32(e.value)) for e in events.Scalars(tag)] == points, tag
-    served = PluginEventAccumulator(run, size_guidance={"tensors": 0})      # tensorboard --load_fast=false's
-    served.Reload()
+    served = read_events(run, served=True)
     assert [e.step for e in served.Tensors("stats/loss_real")] == [row["images"] for row in stats]
     assert events.SummaryMetadata("stats/loss_real").summary_description == "L(x) (L1 per pixel)"
     assert "share of 24" in events.SummaryMetadata("metrics/modes").summary_description
@@ -118,7 +118,8 @@ def test_the_run_ends_with_its_metrics_beside_the_ceiling_and_where_its_files_ar
     assert places["plot"].strip() == os.path.join(run, "plot.png")
     assert places["checkpoint"].strip() == checkpoint.path_for(run, 8)
     assert places["console log"].strip() == os.path.join(run, "log.txt")
-    assert places["tensorboard"].strip() == f"tensorboard --logdir {os.path.dirname(run)}"
+    if tensorboard_installed():
+        assert places["tensorboard"].strip() == f"tensorboard --logdir {os.path.dirname(run)}"
 
 
 def test_the_progress_bar_shows_the_newest_evaluation(resumed):
@@ -143,16 +144,21 @@ def test_log_txt_holds_the_printed_lines_of_both_sessions_without_the_bars(resum
         assert all(line in printed for line in session)
 
 
-def test_without_tensorboard_nothing_is_written_and_nothing_imported(tmp_path, monkeypatch):
+def test_without_tensorboard_nothing_is_written_and_nothing_imported(tmp_path, capsys):
     """--no-tensorboard, and the package absent (then --tensorboard is a one-line error)."""
     unloaded = {name: sys.modules.pop(name) for name in list(sys.modules)
                 if name.split(".")[0] == "tensorboard" or name.startswith("torch.utils.tensorboard")}
     try:
         assert main([*TINY, "--steps", "2", "--no-tensorboard", "--out", str(tmp_path / "off")]) == 0
         assert not [name for name in sys.modules if name.split(".")[0] == "tensorboard"]
-        monkeypatch.setitem(sys.modules, "tensorboard", None)       # as if not installed
-        assert main([*TINY, "--steps", "2", "--out", str(tmp_path / "absent")]) == 0
-        assert main([*TINY, "--steps", "2", "--tensorboard", "--out", str(tmp_path / "asked")]) == 2
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setitem(sys.modules, "tensorboard", None)       # as if not installed
+            assert main([*TINY, "--steps", "2", "--out", str(tmp_path / "absent")]) == 0
+            capsys.readouterr()
+            assert main([*TINY, "--steps", "2", "--tensorboard", "--out", str(tmp_path / "asked")]) == 2
+            error = capsys.readouterr().err
+        assert error.startswith("error: --tensorboard: the tensorboard package is not installed; pip install")
+        assert error.count("\n") == 1
     finally:
         sys.modules.update(unloaded)
     for name in ("off", "absent"):
