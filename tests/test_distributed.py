@@ -237,7 +237,8 @@ COMMON = [*TINY, "--log-every", "4", "--ckpt-every", "100", "--sample-every", "1
 def whole_run(tmp_path_factory):
     """12 steps in one go under torchrun with 2 processes: (run folder, CompletedProcess)."""
     out = tmp_path_factory.mktemp("whole")
-    result = torchrun(*COMMON, "--steps", "12", "--out", out)
+    tensorboard = ["--tensorboard"] if tensorboard_installed() else []     # TINY leaves it off
+    result = torchrun(*COMMON, *tensorboard, "--steps", "12", "--out", out)
     return only_run_dir(out), result
 
 

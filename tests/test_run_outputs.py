@@ -20,7 +20,9 @@ from began_fast.images import GAP, MIN_WIDTH, grid_image, grid_scale, quantize
 from began_fast.train import main
 from tests.helpers import TINY, only_run_dir, read_stats
 
-RUN = [*TINY, "--steps", "8", "--log-every", "2", "--sample-every", "4", "--ckpt-every", "4", "--keep-ckpts", "5",
+TENSORBOARD = ["--tensorboard"] if tensorboard_installed() else []
+DEFAULT = [arg for arg in TINY if arg != "--no-tensorboard"]     # TensorBoard when installed
+RUN = [*TINY, *TENSORBOARD, "--steps", "8", "--log-every", "2", "--sample-every", "4", "--ckpt-every", "4", "--keep-ckpts", "5",
        "--metrics", "modes,kl,fd", "--metrics-every", "4", "--metrics-samples", "20"]
 
 
@@ -153,9 +155,9 @@ def test_without_tensorboard_nothing_is_written_and_nothing_imported(tmp_path, c
         assert not [name for name in sys.modules if name.split(".")[0] == "tensorboard"]
         with pytest.MonkeyPatch.context() as patch:
             patch.setitem(sys.modules, "tensorboard", None)       # as if not installed
-            assert main([*TINY, "--steps", "2", "--out", str(tmp_path / "absent")]) == 0
+            assert main([*DEFAULT, "--steps", "2", "--out", str(tmp_path / "absent")]) == 0
             capsys.readouterr()
-            assert main([*TINY, "--steps", "2", "--tensorboard", "--out", str(tmp_path / "asked")]) == 2
+            assert main([*DEFAULT, "--steps", "2", "--tensorboard", "--out", str(tmp_path / "asked")]) == 2
             error = capsys.readouterr().err
         assert error.startswith("error: --tensorboard: the tensorboard package is not installed; pip install")
         assert error.count("\n") == 1
