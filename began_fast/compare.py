@@ -14,7 +14,7 @@ The metrics score each run's averaged G where it keeps one (--g-ema-half-life), 
 An interrupted comparison resumes each unfinished run. Writes OUT/comparison.md (one
 table: images/s, every metric's final value beside the real data's ceiling, whether and
 when a model collapsed onto a few classes), OUT/comparison.json and OUT/samples-<model>.png
-(the last grid, enlarged).
+(a copy of the last grid, which train writes enlarged).
 """
 import argparse
 import json
@@ -168,17 +168,17 @@ def table(rows: list) -> str:
                                 f"some class, of {COLLAPSED} of the {rows[0]['classes']} classes or fewer.")
 
 
-def enlarged_grid(run: str, out: str, model: str, scale: int = 3) -> str | None:
-    """The run's last sample grid, enlarged `scale` times (nearest neighbour) for reading."""
-    from PIL import Image
+def last_grid(run: str, out: str, model: str) -> str | None:
+    """A copy of the run's last sample grid as OUT/samples-<model>.png (train writes grids
+    enlarged for reading: images.grid_scale)."""
     grids = sorted(f for f in os.listdir(run) if f.startswith("samples-") and f.endswith(".png"))
     if not grids:
         return None
-    with Image.open(os.path.join(run, grids[-1])) as im:
-        big = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    with open(os.path.join(run, grids[-1]), "rb") as f:
+        data = f.read()
     path = os.path.join(out, f"samples-{model}.png")
     with atomic_write(path) as f:
-        big.save(f, format="PNG")
+        f.write(data)
     return path
 
 
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         for model in args.models:
             run = run_model(model, args, device_type)
             rows.append(summary(model, run))
-            enlarged_grid(run, args.out, model)
+            last_grid(run, args.out, model)
         text = table(rows)
         with atomic_write(os.path.join(args.out, "comparison.md"), "w") as f:
             f.write(text + "\n")

@@ -6,6 +6,7 @@ and `--help` answers at once.
 """
 import argparse
 import dataclasses
+import importlib.util
 import math
 from dataclasses import dataclass
 
@@ -162,6 +163,7 @@ class Options:
     resume: str | None = None
     collective_timeout: float = 600.0   # seconds a process waits for the others (torchrun) before it gives up
     cache_dir: str | None = None
+    tensorboard: bool | None = None  # event files in the run folder; None: when the tensorboard package is installed
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -189,7 +191,7 @@ class Options:
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
                "metrics_samples", "inception_weights", "time_limit", "collective_timeout", "g_ema_half_life",
-               "g_ema_rampup")
+               "g_ema_rampup", "tensorboard")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -340,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--vocabulary", "the word-to-index JSON of an AttnGAN text encoder", show_default=False, metavar="PATH")
     add("--resume", "continue from a checkpoint file, or 'auto' for the newest one in --out",
         show_default=False, metavar="PATH|auto")
+    add("--tensorboard", "write TensorBoard event files in the run folder (statistics, metrics, grids, "
+        "options; tensorboard --logdir runs shows the runs side by side); --no-tensorboard: none "
+        "(default: on when the tensorboard package is installed)", show_default=False,
+        action=argparse.BooleanOptionalAction)
     add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
         show_default=False, metavar="DIR")
     return p
@@ -389,6 +395,16 @@ def metric_names(opts: Options, data=None) -> tuple:
         return parse_metrics(opts.metrics)
     except MetricError as e:
         raise OptionError(f"--metrics: {e}") from None
+
+
+def tensorboard_installed() -> bool:
+    """Whether the tensorboard package can be imported (found without importing it)."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def wants_tensorboard(opts: Options) -> bool:
+    """--tensorboard as given, or by default whether the package is installed."""
+    return tensorboard_installed() if opts.tensorboard is None else opts.tensorboard
 
 
 def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
@@ -447,6 +463,8 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (0.0 < opts.clip < math.inf, f"--clip {opts.clip}: must be positive and finite (the paper uses 0.01)"),
         (0.0 <= opts.gp_weight < math.inf, f"--gp-weight {opts.gp_weight}: must be finite, 0 or more (the paper uses 10)"),
         (opts.lr_d is None or 0.0 < opts.lr_d < math.inf, f"--lr-d {opts.lr_d}: must be positive and finite"),
+        (not opts.tensorboard or tensorboard_installed(), "--tensorboard: the tensorboard package is not "
+         "installed; pip install tensorboard (or began-fast[tensorboard]), or leave --tensorboard out"),
     ]
     for ok, message in checks:
         if not ok:

@@ -31,7 +31,13 @@ except ImportError:      # no flock (Windows): mkdir's FileExistsError alone kee
 STATS = "stats.jsonl"
 METRICS = "metrics.jsonl"
 LOGS = (STATS, METRICS)  # every JSON-lines log a run folder holds; each is trimmed on resume
+EVENT_FILE = "events.out.tfevents."   # TensorBoard's event files: trimmed by their reader (tensorboard_log.py)
 _held = {}               # run folder -> the descriptor whose flock marks it as in use by this process
+
+
+def grid_path(run_dir: str, name: str, step: int) -> str:
+    """RUN_DIR/NAME-STEP.png: a grid (samples, recon...) of one step."""
+    return os.path.join(run_dir, f"{name}-{step:08d}.png")
 
 
 def claim(out: str, name: str) -> str:
@@ -55,7 +61,7 @@ def claim(out: str, name: str) -> str:
 
 def take_over(out: str, name: str) -> str | None:
     """The newest out/NNNNN-name that holds no checkpoint and that no living run holds, now
-    held by this process with its logs emptied; None when there is none (or the file system
+    held by this process with its logs emptied (its TensorBoard event files deleted); None when there is none (or the file system
     cannot tell: no flock)."""
     if not os.path.isdir(out):
         return None
@@ -65,6 +71,9 @@ def take_over(out: str, name: str) -> str | None:
             path = os.path.join(out, folder)
             if os.path.isdir(path) and not checkpoint.in_run(path) and _hold(path):
                 restore(path, 0)
+                for name in os.listdir(path):     # nothing of the stopped run's is kept
+                    if name.startswith(EVENT_FILE):
+                        os.remove(os.path.join(path, name))
                 return path
     return None
 

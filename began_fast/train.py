@@ -26,9 +26,9 @@ import warnings
 import torch
 from tqdm import tqdm
 
-from began_fast import checkpoint, distributed, kernels, run_folder
+from began_fast import checkpoint, console_log, distributed, kernels, run_folder, tensorboard_log
 from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, metric_names, one_line,
-                               parse_args, resumed_options, validate)
+                               parse_args, resumed_options, validate, wants_tensorboard)
 from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
 from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
@@ -37,6 +37,7 @@ from began_fast.files import LogError
 from began_fast.images import quantize, save_grid
 from began_fast.metrics.names import MetricError
 from began_fast.plot import plot_run
+from began_fast.run_report import report
 from began_fast.models import build_networks, memory_needed, sample_z
 from began_fast.models.hooks import Model
 from began_fast.schedule import PlateauDecay
@@ -57,6 +58,11 @@ def main(argv=None) -> int:
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
     if distributed.env_rank() != 0:      # under torchrun only rank 0 warns; errors print anywhere
         warnings.simplefilter("ignore")
+    with console_log.capturing(distributed.env_rank() == 0):     # log.txt, once the run folder is known
+        return _train(argv)
+
+
+def _train(argv) -> int:
     try:
         return Trainer(argv).run()
     except USER_ERRORS as e:
@@ -202,6 +208,11 @@ class Trainer:
         if self.dist.main:
             with atomic_write(os.path.join(self.run_dir, "options.json"), "w") as f:
                 json.dump(opts.to_dict(), f, indent=2)
+            command = " ".join(sys.argv[1:] if argv is None else map(str, argv))
+            console_log.start(self.run_dir, f"resumed from {ckpt_path} at step {self.step}: {command}"
+                              if payload is not None else f"python -m began_fast.train {command}")
+        self.tensorboard = tensorboard_log.OFF      # opened by run() on rank 0
+        self.bar, self.progress = None, ""         # the progress bar, and its part the log intervals set
         self.stop_signal = None
         self.stop_agreed = False     # under torchrun: every rank has agreed to stop
         self.stop_poll = StopPoll(self.dist)
@@ -218,7 +229,7 @@ class Trainer:
 
     def _bar(self, desc: str, unit: str):
         """A progress bar for set-up work, shown by rank 0 on a terminal only."""
-        return lambda it, total: tqdm(it, total=total, desc=desc, unit=unit, leave=False,
+        return lambda it, total: tqdm(it, total=total, desc=desc, unit=unit, leave=False, file=console_log.terminal(),
                                       disable=None if self.dist.main else True)
 
     def _note(self, line: str) -> None:
@@ -274,6 +285,7 @@ class Trainer:
         path = checkpoint.path_for(self.run_dir, self.step)
         rng_ranks = distributed.all_gather_object(self.dist, rng_state(self.device))   # every rank's stream
         if self.dist.main:
+            self.tensorboard.flush()     # what was logged up to the checkpoint must survive a kill
             payload = checkpoint.build(self.state, self.decay, step=self.step, elapsed=self.elapsed,
                                        images=self._images(), world=self.dist.world,
                                        data_identity=self.data_identity, conditioning=self.conditioning.payload)
@@ -290,10 +302,13 @@ class Trainer:
             return 0
         runner = StepRunner(opts.backend, s)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=not self.dist.main)
+        bar = self.bar = tqdm(total=opts.steps, initial=self.step, unit="step", dynamic_ncols=True,
+                              disable=not self.dist.main, file=console_log.terminal())
         if self.dist.main:
             print(f"run folder: {self.run_dir}", file=sys.stderr)
+            self.tensorboard = tensorboard_log.open_log(
+                self.run_dir, opts, self.model.spec.stats, self.evaluator.metrics if self.evaluator else (),
+                self._images(), resumed=self.resumed_step > 0)
         try:
             code, message = self._loop(runner, bar)
         except WriteError as e:    # a full disk: what was written before is intact
@@ -301,10 +316,15 @@ class Trainer:
                                 f"continue with: python -m began_fast.train --resume auto --out {opts.out}")
         finally:
             bar.close()
+            self.tensorboard.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.dist.main:
             print(one_line(message), file=sys.stderr)
+            if code == 0:     # how good the samples are, and where everything is
+                grids = ("samples", *self.model.spec.extra_grids)
+                for line in report(self.run_dir, self.step, grids, self._last_checkpoint(), wants_tensorboard(opts)):
+                    print(one_line(line), file=sys.stderr)
         distributed.wait_for_all(self.dist)
         return code
 
@@ -393,8 +413,14 @@ class Trainer:
     def _last_checkpoint_text(self) -> str:
         """Which checkpoint a failed run leaves to go on from (none past the current step:
         those are left from before a resume went back)."""
+        kept = self._last_checkpoint()
+        return f"the last good checkpoint, {kept}, is untouched" if kept else "no checkpoint was written"
+
+    def _last_checkpoint(self) -> str | None:
+        """The newest checkpoint up to the current step (those past it are left from before a
+        resume went back), or None."""
         kept = [p for p in checkpoint.in_run(self.run_dir) if checkpoint.step_of(p) <= self.step]
-        return f"the last good checkpoint, {kept[-1]}, is untouched" if kept else "no checkpoint was written"
+        return kept[-1] if kept else None
 
     # -- a log interval: read the stats, check them, decay lr, write a line -------------
     def _log_interval(self, bar, steps: int, seconds: float) -> bool:
@@ -408,9 +434,14 @@ class Trainer:
         record = {"step": self.step, "images": self._images(), **fields, "lr": lr,
                   "images_per_s": images_per_s, "time": self.elapsed + seconds}
         self._write_stats_line(record)
-        shown = self.model.progress(fields)
-        bar.set_postfix_str(f"{images_per_s or 0:.0f} img/s {shown}{self.latest_metrics}")
+        self.progress = f"{images_per_s or 0:.0f} img/s {self.model.progress(fields)}"
+        self._show_progress()
         return True
+
+    def _show_progress(self) -> None:
+        """The bar's figures: the last log interval's and the newest evaluation's."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.progress + self.latest_metrics)
 
     def _read_interval_means(self) -> dict:
         """The interval's mean of each stats field, read from the device in one copy (the
@@ -439,6 +470,7 @@ class Trainer:
     def _write_stats_line(self, record: dict) -> None:
         if self.dist.main:
             append_line(os.path.join(self.run_dir, run_folder.STATS), json.dumps(record))
+            self.tensorboard.stats(record)
 
     # -- metrics --------------------------------------------------------------------------
     def evaluate(self) -> None:
@@ -454,9 +486,11 @@ class Trainer:
         result = {"values": values, "seconds": time.perf_counter() - start, "ceiling": self.evaluator.ceiling,
                   "classes": self.evaluator.class_count}
         from began_fast.metrics.evaluate import metrics_line
-        append_line(os.path.join(self.run_dir, run_folder.METRICS),
-                    json.dumps(metrics_line(self.step, self._images(), result)))
+        line = metrics_line(self.step, self._images(), result)
+        append_line(os.path.join(self.run_dir, run_folder.METRICS), json.dumps(line))
+        self.tensorboard.metrics(line)
         self.latest_metrics = "".join(f" {k}={v:.3g}" for k, v in list(values.items())[:3])
+        self._show_progress()     # the bar shows this evaluation, not the one before
 
     @torch.no_grad()
     def save_grids(self) -> None:
@@ -467,7 +501,8 @@ class Trainer:
         grids.update(self.model.extra_grids(s, self.fixed_real))
         for name, images in grids.items():
             labels = self.grid_captions if name == "samples" else None
-            save_grid(images, os.path.join(self.run_dir, f"{name}-{self.step:08d}.png"), GRID_COLUMNS, labels)
+            image = save_grid(images, run_folder.grid_path(self.run_dir, name, self.step), GRID_COLUMNS, labels)
+            self.tensorboard.grid(name, self._images(), image)
         with contextlib.suppress(LogError):     # nothing logged yet (a grid before the first line)
             plot_run(self.run_dir)
 

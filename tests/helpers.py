@@ -14,7 +14,8 @@ from began_fast import checkpoint, files
 
 # Small enough for a CPU step in a few milliseconds, big enough to learn.
 TINY = ["--size", "32", "--filters", "4", "--latent", "8", "--batch", "4", "--builtin-count", "64",
-        "--device", "cpu", "--metrics", "none"]      # the metrics' own tests turn them on
+        "--device", "cpu", "--metrics", "none",      # the metrics' own tests turn them on,
+        "--no-tensorboard"]                          # tests/test_run_outputs.py TensorBoard
 
 
 def run_cli(module, *args, cwd=None, timeout=300, env=None):

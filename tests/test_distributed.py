@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from began_fast import checkpoint, distributed, kernels
-from began_fast.config import Options
+from began_fast import checkpoint, distributed, kernels, run_folder
+from began_fast.config import Options, tensorboard_installed
 from began_fast.data import DataError, DeviceImages, builtin_shapes
 from began_fast.models import build_networks
 from began_fast.models.began import single_pass_gradients, train_step
@@ -238,7 +238,8 @@ COMMON = [*TINY, "--log-every", "4", "--ckpt-every", "100", "--sample-every", "1
 def whole_run(tmp_path_factory):
     """12 steps in one go under torchrun with 2 processes: (run folder, CompletedProcess)."""
     out = tmp_path_factory.mktemp("whole")
-    result = torchrun(*COMMON, "--steps", "12", "--out", out)
+    tensorboard = ["--tensorboard"] if tensorboard_installed() else []     # TINY leaves it off
+    result = torchrun(*COMMON, *tensorboard, "--steps", "12", "--out", out)
     return only_run_dir(out), result
 
 
@@ -248,8 +249,14 @@ def test_only_rank_0_writes_and_the_stats_count_the_global_batch(whole_run):
     stats = read_stats(run)
     assert [s["step"] for s in stats] == [4, 8, 12]
     assert [s["images"] for s in stats] == [s["step"] * BATCH * WORLD for s in stats]
-    assert sorted(os.listdir(run)) == ["ckpt-00000012.pt", "options.json", "plot.png", "recon-00000012.png",
-                                       "samples-00000012.png", "stats.jsonl"]
+    names = sorted(os.listdir(run))
+    events = [name for name in names if name.startswith(run_folder.EVENT_FILE)]    # TensorBoard's: rank 0's only
+    assert len(events) == tensorboard_installed()
+    assert [name for name in names if name not in events] == [
+        "ckpt-00000012.pt", "log.txt", "options.json", "plot.png", "recon-00000012.png", "samples-00000012.png",
+        "stats.jsonl"]
+    with open(os.path.join(run, "log.txt")) as f:
+        assert f.read().count("run folder:") == 1
     payload = checkpoint.load(os.path.join(run, "ckpt-00000012.pt"))
     assert payload["world"] == WORLD and payload["images"] == 12 * BATCH * WORLD
     rng = payload["rng_ranks"]

@@ -52,6 +52,7 @@ def test_a_folder_left_before_the_first_checkpoint_is_taken_over(tmp_path, capsy
 def test_a_living_runs_folder_is_never_taken_over(tmp_path):
     out = tmp_path / "runs"
     left = left_before_its_first_checkpoint(out)
+    (left / f"{run_folder.EVENT_FILE}1700000000.host.1.0").write_bytes(b"stale")     # TensorBoard's, if on
     fd = os.open(left, os.O_RDONLY)          # as the run that made it holds it while it lives
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -60,6 +61,7 @@ def test_a_living_runs_folder_is_never_taken_over(tmp_path):
         os.close(fd)
     assert run_folder.take_over(str(out), "shapes-32px") == str(left)
     assert (left / "stats.jsonl").read_text() == ""
+    assert not any(name.startswith(run_folder.EVENT_FILE) for name in os.listdir(left))
     run_folder.release_all()
 
 

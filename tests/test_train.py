@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from began_fast import checkpoint
+from began_fast.images import grid_scale
 from began_fast.schedule import PlateauDecay
 from began_fast.train import main
 from tests.helpers import TINY, assert_same_final_state, fill_disk, final_state, only_run_dir, read_stats, run_cli
@@ -143,7 +144,9 @@ def test_sample_command_writes_grids(tmp_path):
     from PIL import Image
     samples = Image.open(tmp_path / "grids" / "samples.png")
     walk = Image.open(tmp_path / "grids" / "interpolation.png")
-    assert samples.size == (3 * 34 + 2, 3 * 34 + 2) and walk.size == (5 * 34 + 2, 2 * 34 + 2)
+    square, strip = grid_scale(3, 32), grid_scale(5, 32)      # enlarged to at least 512 px wide
+    assert samples.size == (square * (3 * 34 + 2), square * (3 * 34 + 2))
+    assert walk.size == (strip * (5 * 34 + 2), strip * (2 * 34 + 2))
     bad = run_cli("began_fast.sample", tmp_path / "nope.pt")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no such file" in bad.stderr
 
