@@ -30,9 +30,9 @@ MOVE_BYTES = 64 * 2 ** 20    # rows moved or read per block, so the host holds a
 
 
 def load(cache_dir: str, key: str, image_shape: tuple, listed: int) -> tuple | None:
-    """(images mapped read-only-on-disk, indices of the `listed` files they came from, the
-    cache file or None when the images are in memory), or None when there is no usable
-    cache (a damaged one is reported with a warning; it is rebuilt)."""
+    """(the cached images, mapped; the indices of the `listed` files they came from; the
+    cache file, or None when the images are in memory), or None when there is no usable
+    cache (a damaged one is reported with a warning, to be rebuilt)."""
     path, legacy = os.path.join(cache_dir, f"{key}.npy"), os.path.join(cache_dir, f"{key}.npz")
     found = read(path, image_shape, listed)
     if found is not None:
@@ -40,15 +40,15 @@ def load(cache_dir: str, key: str, image_shape: tuple, listed: int) -> tuple | N
     old = read_legacy(legacy, image_shape, listed)
     if old is None:
         return None
-    images, kept = old
     try:
-        save(path, images, kept, listed)
+        save(path, *old, listed)
     except WriteError as e:
         warnings.warn(f"could not rewrite the image cache {legacy} in the mapped form ({e.strerror}); "
                       "this run reads it whole, as the next one will")
-        return images, kept, None
+        return (*old, None)
     os.remove(legacy)
-    return (*read(path, image_shape, listed), path)
+    found = read(path, image_shape, listed)
+    return (*old, None) if found is None else (*found, path)
 
 
 def read(path: str, image_shape: tuple, listed: int) -> tuple | None:
@@ -66,14 +66,14 @@ def read(path: str, image_shape: tuple, listed: int) -> tuple | None:
     except Exception as e:    # numpy and json raise many kinds for a damaged file
         problem = type(e).__name__
     else:
-        if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images)):
-            problem = f"{images.dtype} array of shape {images.shape}"
-        elif not (meta["shape"] == list(images.shape) and meta.get("listed") == listed and skipped.ndim == 1 and len(skipped) + len(images) == listed
-                  and np.all(np.diff(skipped) > 0) and np.all((0 <= skipped) & (skipped < listed))):
+        problem = _shape_problem(images, image_shape)
+        if problem is None and not (meta["shape"] == list(images.shape) and meta.get("listed") == listed
+                                    and skipped.ndim == 1 and len(skipped) + len(images) == listed
+                                    and np.all(np.diff(skipped) > 0) and np.all((0 <= skipped) & (skipped < listed))):
             problem = f"its list of skipped files does not fit its {len(images)} images of {listed} files"
-        else:
+        if problem is None:
             return images, np.setdiff1d(np.arange(listed), skipped)
-    warnings.warn(f"the image cache {path} is unusable ({problem}); decoding the images again")
+    _unusable(path, problem)
     return None
 
 
@@ -90,15 +90,26 @@ def read_legacy(path: str, image_shape: tuple, listed: int) -> tuple | None:
     except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
         problem = type(e).__name__
     else:
-        if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images)):
-            problem = f"{images.dtype} array of shape {images.shape}"
-        elif kept is None or not (kept.dtype.kind == "i" and len(kept) == len(images) and np.all(np.diff(kept) > 0)
-                                  and 0 <= kept[0] and kept[-1] < listed):
+        problem = _shape_problem(images, image_shape)
+        if problem is None and (kept is None or not (
+                kept.dtype.kind == "i" and len(kept) == len(images) and np.all(np.diff(kept) > 0)
+                and 0 <= kept[0] and kept[-1] < listed)):
             problem = f"no list of which of the {listed} files its images came from"
-        else:
+        if problem is None:
             return images, kept
-    warnings.warn(f"the image cache {path} is unusable ({problem}); decoding the images again")
+    _unusable(path, problem)
     return None
+
+
+def _shape_problem(images: np.ndarray, image_shape: tuple) -> str | None:
+    """What is wrong with a cached array that is not uint8 [N >= 1, *image_shape], or None."""
+    if images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images):
+        return None
+    return f"{images.dtype} array of shape {images.shape}"
+
+
+def _unusable(path: str, problem: str) -> None:
+    warnings.warn(f"the image cache {path} is unusable ({problem}); decoding the images again")
 
 
 class _Unusable(ValueError):

@@ -12,6 +12,8 @@ flower.jpg, shipped with the package: pip install -e ".[dev]"), rescaled to abou
 --photo-size px and saved as JPEG; the same --seed gives the same folder.
 """
 import argparse
+import contextlib
+import io
 import json
 import os
 import statistics
@@ -58,8 +60,11 @@ def training_rate(folder: str, cache_dir: str, out: str, place: str, steps: int)
     args = ["--data", folder, "--cache-dir", cache_dir, "--device", "cpu", "--metrics", "none",
             "--steps", str(steps), "--log-every", str(max(1, steps // 10)), "--sample-every", str(10 * steps),
             "--ckpt-every", str(10 * steps), "--data-on-device", place, "--out", out]
-    if train(args) != 0:
-        raise SystemExit(f"error: training with --data-on-device {place} failed (above)")
+    said = io.StringIO()
+    with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):    # no progress bars
+        code = train(args)
+    if code != 0:
+        raise SystemExit(f"{said.getvalue()}\nerror: training with --data-on-device {place} failed (above)")
     (run,) = os.listdir(out)
     with open(os.path.join(out, run, "stats.jsonl")) as f:
         rates = [json.loads(line)["images_per_s"] for line in f][1:]
