@@ -21,6 +21,7 @@ DATA_PLACES = ("auto", "yes", "no")   # --data-on-device (placement.py)
 RESIDENT_SHARE = 0.75   # of the device's memory that the images and the run's lower bound may fill (placement.py)
 MAX_WIDTH = 2 ** 20      # --filters and --latent: far past any memory, and keeps layer sizes in int64
 MAX_SEED = 2 ** 63 - 1   # a signed 64-bit int suits every seed consumer (the grids use seed + 1)
+MAX_DECODE_WORKERS = 1024   # --decode-workers: more processes than any machine's cores, fewer than a fork bomb
 
 
 class OptionError(ValueError):
@@ -426,8 +427,8 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (opts.vanishing_residual >= 0, f"--vanishing-residual {opts.vanishing_residual}: must be 0 (off) or "
                                        "a number of steps (the paper: 16000)"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
-        (opts.decode_workers is None or opts.decode_workers >= 1,
-         f"--decode-workers {opts.decode_workers}: must be at least 1"),
+        (opts.decode_workers is None or 1 <= opts.decode_workers <= MAX_DECODE_WORKERS,
+         f"--decode-workers {opts.decode_workers}: must be from 1 to {MAX_DECODE_WORKERS}"),
         (0 < opts.collective_timeout < math.inf,
          f"--collective-timeout {opts.collective_timeout}: must be a positive number of seconds"),
         (opts.time_limit is None or 0 < opts.time_limit < math.inf,

@@ -79,8 +79,10 @@ def decode_all(paths: list, settings: Settings, rows: np.ndarray, workers: int =
     else:
         _job.update(rows=rows, outcomes=np.frombuffer(outcomes, dtype=np.int8), settings=settings)
         ticks = (_decode_one(i, path) for i, path in enumerate(paths))
-    collections.deque(progress(ticks, len(paths)) if progress else ticks, maxlen=0)
-    _job.clear()
+    try:
+        collections.deque(progress(ticks, len(paths)) if progress else ticks, maxlen=0)
+    finally:
+        _job.clear()       # no reference to the rows outlives the decode
     return np.frombuffer(outcomes, dtype=np.int8).copy()
 
 
