@@ -50,7 +50,6 @@ def under_a_file(tmp_path):
     (["--lr", "inf"], "--lr inf: must be positive and finite"),
     (["--filters", "2000000"], "--filters 2000000: must be from 1 to"),
     (["--builtin-count", "1000000000000"], "the built-in images need"),      # petabytes of shapes
-    (["--decode-workers", "0"], "--decode-workers 0: must be from 1 to"),
     (["--out", under_a_file, "--steps", "1"], "cannot make a run folder"),
     (["--data", "/no/such\nfolder"], "--data /no/such\\nfolder: no such folder"),    # still one line
     (["--model", "dfgan", "--flip"], "captions say left and right"),
