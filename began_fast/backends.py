@@ -31,6 +31,11 @@ class StepRunner:
 
     def __call__(self) -> None:
         self.calls += 1
+        self.state.data.stage()          # streamed data: this step's real batches into the buffer it reads
+        self._step()
+        self.state.data.prefetch()       # and on CUDA the next step's gathered while the device works
+
+    def _step(self) -> None:
         if "cudagraph" not in self.backend:
             self.fn(self.state)
         elif self.graph is not None:

@@ -18,8 +18,11 @@ DEVICES = ("auto", "cpu", "cuda")
 BACKENDS = ("eager", "compile", "cudagraph", "compile-cudagraph")
 KERNELS = ("torch", "triton")      # the same words as began_fast.kernels.KERNELS
 PRECISIONS = ("fp32", "tf32", "bf16")
+DATA_PLACES = ("auto", "yes", "no")   # --data-on-device (placement.py)
+RESIDENT_SHARE = 0.75   # of the device's memory that the images and the run's lower bound may fill (placement.py)
 MAX_WIDTH = 2 ** 20      # --filters and --latent: far past any memory, and keeps layer sizes in int64
 MAX_SEED = 2 ** 63 - 1   # a signed 64-bit int suits every seed consumer (the grids use seed + 1)
+MAX_DECODE_WORKERS = 1024   # --decode-workers: more processes than any machine's cores, fewer than a fork bomb
 
 
 class OptionError(ValueError):
@@ -164,6 +167,8 @@ class Options:
     collective_timeout: float = 600.0   # seconds a process waits for the others (torchrun) before it gives up
     cache_dir: str | None = None
     tensorboard: bool | None = None  # event files in the run folder; None: when the tensorboard package is installed
+    data_on_device: str = "auto"     # the images whole on the training device, or streamed from the host
+    decode_workers: int | None = None   # processes decoding an image folder; None: the usable cores
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -191,7 +196,7 @@ class Options:
 RUN_CONTROL = ("out", "steps", "log_every", "sample_every", "ckpt_every", "keep_ckpts",
                "device", "backend", "kernels", "cache_dir", "resume", "metrics", "metrics_every",
                "metrics_samples", "inception_weights", "time_limit", "collective_timeout", "g_ema_half_life",
-               "g_ema_rampup", "tensorboard")
+               "g_ema_rampup", "tensorboard", "data_on_device", "decode_workers")
 # Of those, the ones a resume takes from the device it runs on when not given: a run may
 # resume on another device, where the checkpoint's choice may be impossible (a CUDA graph
 # on the CPU). They change speed, not what is computed.
@@ -348,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction)
     add("--cache-dir", "where decoded image folders are cached (default: ~/.cache/began_fast)",
         show_default=False, metavar="DIR")
+    add("--decode-workers", "processes that decode an image folder the first time, before its cache "
+        "exists (default: the cores this process may use)", show_default=False, type=int, metavar="N")
+    add("--data-on-device", "yes: each process's share of the images sits whole on the training device and "
+        "batches are drawn there; no: it stays on the host (mapped from the image cache) and each step's "
+        "batches are gathered there and copied over ahead of the step; auto: yes when it fits beside the "
+        f"run in {RESIDENT_SHARE * 100:.0f} %% of the device's memory (docs/data.md)", choices=DATA_PLACES)
     return p
 
 
@@ -453,6 +464,8 @@ def validate(opts: Options, device_type: str, given: set = frozenset()) -> None:
         (opts.vanishing_residual >= 0, f"--vanishing-residual {opts.vanishing_residual}: must be 0 (off) or "
                                        "a number of steps (the paper: 16000)"),
         (opts.keep_ckpts >= 1, f"--keep-ckpts {opts.keep_ckpts}: must be at least 1"),
+        (opts.decode_workers is None or 1 <= opts.decode_workers <= MAX_DECODE_WORKERS,
+         f"--decode-workers {opts.decode_workers}: must be from 1 to {MAX_DECODE_WORKERS}"),
         (0 < opts.collective_timeout < math.inf,
          f"--collective-timeout {opts.collective_timeout}: must be a positive number of seconds"),
         (opts.time_limit is None or 0 < opts.time_limit < math.inf,

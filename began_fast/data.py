@@ -1,10 +1,14 @@
-"""Training images: an image folder or the built-in shapes, as one uint8 array on the device.
+"""Training images: an image folder or the built-in shapes, as one uint8 array, and that
+array on the training device.
 
-An image folder is decoded, cropped and resized once into a cached uint8 array
-that later runs on the same folder reuse. During training the whole array sits
-on the training device and batches are drawn there by index, so the loop never
-copies images from the host.
+An image folder is decoded, cropped and resized once (decode.py, by a pool of processes)
+into a cache file (image_cache.py) that this and later runs map rather than read. When
+this process's shard fits the training device, it sits there whole (DeviceImages) and
+batches are drawn there by index, so the loop never copies images from the host; when it
+does not, batches are gathered on the host (streaming.py; placement.py decides).
 """
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -14,7 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from began_fast.files import atomic_write
+from began_fast import image_cache
+from began_fast.decode import CRASHED, UNREADABLE, UPSCALED, PoolError, Settings, decode_all, usable_cores
+from began_fast.devices import memory_bytes
+from began_fast.files import WriteError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 CACHE_VERSION = 1
@@ -28,7 +35,8 @@ class DataError(ValueError):
 @dataclass
 class ImageSet:
     """uint8 images [N, C, S, S], a short identity string, optional labels, and for an
-    image folder the source file of each image kept (unreadable ones are skipped).
+    image folder the source file of each image kept (unreadable ones are skipped) and the
+    cache file its images map (None when they are in memory).
 
     labels: the built-in shapes' generating attributes ('shape', 'colour', ...), or for a
     labelled image folder (folder_classes) 'class', each image's index into `classes`,
@@ -38,6 +46,7 @@ class ImageSet:
     labels: dict = field(default_factory=dict)
     paths: list | None = None
     classes: tuple = ()
+    file: str | None = None
 
     @property
     def builtin(self) -> bool:
@@ -59,6 +68,7 @@ PALETTE = np.array([[230, 60, 50], [60, 180, 75], [50, 110, 230],
                     [250, 200, 40], [200, 80, 200], [240, 240, 240]], dtype=np.float32)
 NO_SHAPE = -1      # the shape (and colour) label of an image with no shape on it
 RADIUS_RANGE = (0.12, 0.3)   # a shape's radius, in units of the image side
+RENDER_CHUNK = 4096          # images rendered at a time: the float32 work space stays small
 
 
 def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> ImageSet:
@@ -72,7 +82,11 @@ def builtin_shapes(count: int, size: int, channels: int = 3, seed: int = 0) -> I
     cx = rng.uniform(radius, 1 - radius)
     cy = rng.uniform(radius, 1 - radius)
     background = rng.uniform(0, 60, size=(count, 3)).astype(np.float32)
-    images = _render(shape, colour, radius, cx, cy, background, size, channels)
+    images = np.empty((count, channels, size, size), dtype=np.uint8)
+    for start in range(0, count, RENDER_CHUNK):     # each image alone: chunks change nothing
+        part = slice(start, start + RENDER_CHUNK)
+        images[part] = _render(shape[part], colour[part], radius[part], cx[part], cy[part], background[part],
+                               size, channels)
     labels = {"shape": shape, "colour": colour, "radius": radius, "cx": cx, "cy": cy}
     return ImageSet(images, f"builtin-shapes:{count}:{size}:{channels}:{seed}", labels)
 
@@ -161,107 +175,103 @@ def folder_classes(folder: str, paths: list) -> tuple[tuple, np.ndarray] | None:
     return tuple(names), np.array([number[p[0]] for p in parts], dtype=np.int64)
 
 
-def _folder_set(images: np.ndarray, identity: str, folder: str, paths: list) -> ImageSet:
+def _folder_set(images: np.ndarray, identity: str, folder: str, paths: list, file: str | None) -> ImageSet:
     """The ImageSet of a folder's decoded images, with classes when the folder is labelled.
     The labels come from the kept files' paths, which the identity covers, so the image
-    cache holds none (its format is unchanged)."""
+    cache holds none."""
     found = folder_classes(folder, paths)
     if found is None:
-        return ImageSet(images, identity, paths=paths)
+        return ImageSet(images, identity, paths=paths, file=file)
     names, index = found
-    return ImageSet(images, identity, {"class": index}, paths, names)
+    return ImageSet(images, identity, {"class": index}, paths, names, file)
 
 
 def load_image_folder(folder: str, size: int, channels: int = 3, crop: str = "center",
-                      cache_dir: str | None = None, progress=None) -> ImageSet:
-    """Decode, crop and resize every image under `folder` once; reuse the cache after.
+                      cache_dir: str | None = None, progress=None, workers: int | None = None) -> ImageSet:
+    """Decode, crop and resize every image under `folder` once; map the cache after.
     A folder of class subfolders comes with its classes (folder_classes).
 
-    progress: optional callable(iterable, total) -> iterable (a progress bar).
+    progress: optional callable(iterable, total) -> iterable (a progress bar, counting images).
+    workers: decoding processes (default: the usable cores).
     """
-    from PIL import Image
-
     paths = list_images(folder)
     key = _cache_key(folder, paths, size, channels, crop)
     cache_dir = cache_dir or default_cache_dir()
-    cache_file = os.path.join(cache_dir, f"{key}.npz")
-    cached = _read_cache(cache_file, (channels, size, size), len(paths))
-    if cached is not None:
-        images, kept = cached
-        return _folder_set(images, key, folder, [paths[i] for i in kept])
+    cached = image_cache.load(cache_dir, key, (channels, size, size), len(paths))
+    if cached is None:
+        settings, cache_file = Settings(size, channels, crop), os.path.join(cache_dir, f"{key}.npy")
+        cached = _decode_folder(folder, paths, settings, cache_file, workers or usable_cores(), progress)
+        if _cache_key(folder, list_images(folder), size, channels, crop) != key:
+            cached = _changed_while_decoded(folder, *cached)
+    images, kept, file = cached
+    return _folder_set(images, key, folder, [paths[i] for i in kept], file)
 
-    images, kept, skipped, upscaled = [], [], [], 0
-    iterator = progress(paths, len(paths)) if progress else paths
-    for number, path in enumerate(iterator):
-        try:
-            array, small = _decode(path, size, channels, crop)
-        # What Pillow raises for corrupt, truncated or odd files, and for images so large
-        # they may be decompression bombs (above twice Image.MAX_IMAGE_PIXELS).
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            skipped.append(path)
-            continue
-        upscaled += small
-        images.append(array)
-        kept.append(number)
-    if not images:
-        raise DataError(f"--data {folder}: none of the {len(paths)} image files could be read; check that they are valid images")
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable file(s) of {len(paths)}, e.g. {skipped[0]}")
+
+def _decode_folder(folder: str, paths: list, settings: Settings, cache_file: str, workers: int, progress) -> tuple:
+    """(images, indices of the files kept, the cache file or None): decoded into a new cache
+    file, or when it cannot be written, into memory by this process alone."""
+    shape = (len(paths), settings.channels, settings.size, settings.size)
+    try:
+        with image_cache.create(cache_file, shape) as new:
+            outcomes = _decode_all(folder, paths, settings, new.rows, workers, progress, new.rows_file)
+            kept = _kept(folder, paths, outcomes)
+            new.finish(kept, len(paths))
+        found = image_cache.read(cache_file, shape[1:], len(paths))
+        if found is None:
+            raise WriteError(errno.EIO, "what was written reads back wrong", cache_file)
+        (images, kept), file = found, cache_file
+    except WriteError as e:
+        problem = e.strerror or str(e)
+        need, room = int(np.prod(shape, dtype=np.int64)), memory_bytes(torch.device("cpu"))
+        if room is not None and need > room:
+            raise DataError(f"--data {folder}: the decoded images need {need / 2 ** 30:.3g} GiB, which fit neither "
+                            f"the image cache in {os.path.dirname(cache_file)} ({problem}) nor the "
+                            f"{room / 2 ** 30:.3g} GiB of memory; free some space there or give --cache-dir on "
+                            "a disk with room") from None
+        warnings.warn(f"could not write the image cache to {os.path.dirname(cache_file)} ({problem}); decoding "
+                      "into memory in this process; the next run decodes the images again")
+        images = np.empty(shape, dtype=np.uint8)
+        outcomes = _decode_all(folder, paths, settings, images, 1, progress)
+        kept = _kept(folder, paths, outcomes)
+        image_cache.compact(images, kept)
+        images, file = images[:len(kept)], None
+    skipped = np.flatnonzero(outcomes >= UNREADABLE)
+    if len(skipped):
+        crashed = np.count_nonzero(outcomes == CRASHED)
+        warnings.warn(f"skipped {len(skipped)} unreadable file(s) of {len(paths)}, e.g. {paths[skipped[0]]}"
+                      + (f" ({crashed} of them crashed the decoding process)" if crashed else ""))
+    upscaled = np.count_nonzero(outcomes == UPSCALED)
     if upscaled:
-        warnings.warn(f"{upscaled} image(s) smaller than {size} px were upscaled; expect blurrier samples")
-    stacked = np.stack(images)
+        warnings.warn(f"{upscaled} image(s) smaller than {settings.size} px were upscaled; expect blurrier samples")
+    return images, kept, file
+
+
+def _decode_all(folder, paths, settings, rows, workers, progress, rows_file=None) -> np.ndarray:
     try:
-        os.makedirs(cache_dir, exist_ok=True)
-        with atomic_write(cache_file) as f:
-            np.savez(f, images=stacked, kept=np.array(kept))
-    except OSError as e:     # training needs only the array in memory; the cache saves time later
-        warnings.warn(f"could not write the image cache to {cache_dir} ({e.strerror or e}); "
-                      "the next run decodes the images again")
-    return _folder_set(stacked, key, folder, [paths[i] for i in kept])
+        return decode_all(paths, settings, rows, workers, progress, rows_file)
+    except PoolError as e:
+        raise DataError(f"--data {folder}: {e}") from None
 
 
-def _read_cache(cache_file: str, image_shape: tuple, listed: int) -> tuple | None:
-    """(the cached uint8 images, the indices of the `listed` files they came from), or None
-    when there is no cache file or it cannot be used (truncated, corrupt, or of another
-    shape: then, with a warning, it is rebuilt)."""
-    if not os.path.exists(cache_file):
-        return None
-    try:
-        with np.load(cache_file) as cached:     # allow_pickle stays off: arrays only
-            images = cached["images"]
-            # A cache written before `kept` existed is complete when it has every listed file.
-            kept = cached["kept"] if "kept" in cached else np.arange(listed) if len(images) == listed else None
-    except Exception as e:  # numpy and zipfile raise many kinds for a damaged file
-        problem = type(e).__name__
-    else:
-        if not (images.dtype == np.uint8 and images.ndim == 4 and images.shape[1:] == image_shape and len(images)):
-            problem = f"{images.dtype} array of shape {images.shape}"
-        elif kept is None or not (kept.dtype.kind == "i" and len(kept) == len(images) and np.all(np.diff(kept) > 0)
-                                  and 0 <= kept[0] and kept[-1] < listed):
-            problem = f"no list of which of the {listed} files its images came from"
-        else:
-            return images, kept
-    warnings.warn(f"the image cache {cache_file} is unusable ({problem}); decoding the images again")
-    return None
+def _kept(folder: str, paths: list, outcomes: np.ndarray) -> np.ndarray:
+    """The indices of the files decoded; a DataError when there are none."""
+    kept = np.flatnonzero(outcomes < UNREADABLE)
+    if not len(kept):
+        raise DataError(f"--data {folder}: none of the {len(paths)} image files could be read; check that they "
+                        "are valid images")
+    return kept
 
 
-def _decode(path, size, channels, crop):
-    """One file -> uint8 [C, size, size], and whether it had to be upscaled."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        w, h = im.size
-        if crop == "celeba" and w >= 153 and h >= 178:        # CelebA's aligned 178x218 faces
-            box = (25, 50, 25 + 128, 50 + 128)
-        else:
-            side = min(w, h)
-            box = ((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side)
-        small = box[2] - box[0] < size
-        im = im.crop(box).resize((size, size), Image.BICUBIC if small else Image.LANCZOS)
-        array = np.asarray(im, dtype=np.uint8)
-    array = array[None] if channels == 1 else array.transpose(2, 0, 1)
-    return np.ascontiguousarray(array), small
+def _changed_while_decoded(folder: str, images: np.ndarray, kept: np.ndarray, file: str | None) -> tuple:
+    """A folder whose files changed while they were decoded: its cache would be found by no
+    run (its name comes from the files as they were), so it goes; this run keeps the
+    images as read (a mapped file stays readable once deleted)."""
+    warnings.warn(f"--data {folder} changed while its images were decoded (files added, removed or rewritten): "
+                  f"this run trains on the {len(kept)} images as read, and the next run decodes the folder again")
+    if file is not None:
+        with contextlib.suppress(OSError):
+            os.remove(file)
+    return images, kept, None
 
 
 def _cache_key(folder, paths, size, channels, crop) -> str:
@@ -277,7 +287,8 @@ def load_training_data(opts, progress=None) -> ImageSet:
     image folder --data, or the built-in shapes from --data-seed."""
     if opts.data is None:
         return builtin_shapes(opts.builtin_count, opts.size, opts.channels, opts.data_seed)
-    return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, progress)
+    return load_image_folder(opts.data, opts.size, opts.channels, opts.crop, opts.cache_dir, progress,
+                             opts.decode_workers)
 
 
 def default_cache_dir() -> str:
@@ -288,34 +299,65 @@ def default_cache_dir() -> str:
 # ---------------------------------------------------------------------------
 # Batches on the device.
 
+def shard_size(total: int, world: int) -> int:
+    """Images per process under torchrun. Each rank keeps its own shard, images[rank::world]
+    cut to equal sizes (at most world - 1 images left out), so ranks never draw each other's
+    images and every image keeps the same chance of being drawn."""
+    per_rank = total // world
+    if per_rank == 0:
+        raise DataError(f"{total} image(s) cannot be shared among {world} processes; use more images or fewer processes")
+    return per_rank
+
+
+def read_shard(images: np.ndarray, file: str | None, rank: int, world: int, device) -> torch.Tensor:
+    """This rank's shard, images[rank::world][:shard_size], as a uint8 tensor on `device`,
+    copied a block at a time (image_cache.strided_blocks): beside the result the host holds
+    one block, never the data set. In-memory images of one process are used as they are."""
+    count = shard_size(len(images), world)
+    if world == 1 and file is None and not isinstance(images, np.memmap):
+        return torch.from_numpy(images).to(device)
+    out = torch.empty((count, *images.shape[1:]), dtype=torch.uint8, device=device)
+    for first, block in image_cache.strided_blocks(images, file, rank, world, count):
+        out[first:first + len(block)].copy_(torch.from_numpy(block))
+    return out
+
+
+def shard_sentences(sentences, rank: int, world: int, count: int, device):
+    """A text-conditioned model's (sentence vectors, counts) of this rank's images, on `device`."""
+    if sentences is None:
+        return None, None
+    return tuple(t[rank:count * world:world].to(device) for t in sentences)
+
+
 class DeviceImages:
-    """The whole uint8 data set on the training device; batches drawn there.
+    """This process's shard of the uint8 data set, whole on the training device; batches
+    drawn there.
 
     `sample` uses only device ops and the device's default generator, so it can
     run inside a compiled function or a captured CUDA graph.
     """
 
     def __init__(self, images: np.ndarray, device, rank: int = 0, world: int = 1, sentences=None,
-                 flip: bool = True):
-        """flip: random horizontal flips in `sample`. sentences: for a text-conditioned model (DF-GAN), (vectors float32 [N, K, E], counts
-        int [N]): image n's K sentence vectors, the first counts[n] of them real; sharded
-        with the images."""
-        if world > 1:
-            # Under torchrun each rank keeps its own shard, images[rank::world] cut to equal
-            # sizes (at most world - 1 images left out), so ranks never draw each other's
-            # images and every image keeps the same chance of being drawn.
-            per_rank = images.shape[0] // world
-            if per_rank == 0:
-                raise DataError(f"{images.shape[0]} image(s) cannot be shared among {world} processes; "
-                                "use more images or fewer processes")
-            shard = slice(rank, per_rank * world, world)
-            images = np.ascontiguousarray(images[shard])
-            sentences = None if sentences is None else tuple(t[shard] for t in sentences)
-        self.images = torch.from_numpy(images).to(device)
+                 flip: bool = True, file: str | None = None):
+        """flip: random horizontal flips in `sample`. sentences: for a text-conditioned model
+        (DF-GAN), (vectors float32 [N, K, E], counts int [N]): image n's K sentence vectors,
+        the first counts[n] of them real; sharded with the images. file: the cache file
+        `images` maps, read from directly (read_shard)."""
+        self.images = read_shard(images, file, rank, world, torch.device(device))
+        self.device = self.images.device
         self.count = self.images.shape[0]
         self.flip = flip
-        self.sentences, self.sentence_counts = (None, None) if sentences is None else \
-            (t.to(self.images.device) for t in sentences)
+        self.sentences, self.sentence_counts = shard_sentences(sentences, rank, world, self.count, self.device)
+
+    def stage(self) -> None:
+        """Before each step: nothing to do, the data are on the device (streaming.HostImages
+        copies its batches here)."""
+
+    def prefetch(self) -> None:
+        """After each step: nothing to do (HostImages gathers the next batches here)."""
+
+    def rewind(self) -> None:
+        """Before a checkpoint: nothing drawn ahead to take back (see HostImages)."""
 
     def sample(self, batch: int, memory_format=torch.contiguous_format) -> torch.Tensor:
         """A random batch, float32 in [-1, 1], each image flipped left-right with probability
@@ -332,11 +374,15 @@ class DeviceImages:
         """(images float32 [B, C, S, S] in [-1, 1], sentence vectors [B, E]): random images,
         each with one of its own captions at random. No flips: captions may say left or
         right. Device ops only, like sample."""
-        device = self.images.device
-        index = torch.randint(self.count, (batch,), device=device)
-        which = draw_below(self.sentence_counts[index])
-        x = to_signed_unit(self.images.index_select(0, index)).contiguous(memory_format=memory_format)
-        return x, self.sentences[index, which]
+        index = torch.randint(self.count, (batch,), device=self.images.device)
+        return with_sentences(self, self.images.index_select(0, index), index, memory_format)
+
+
+def with_sentences(data, x: torch.Tensor, index: torch.Tensor, memory_format) -> tuple:
+    """(images x scaled to [-1, 1], for each one of its own sentence vectors at random, from
+    data.sentences and data.sentence_counts; `index`: the images' places in the shard)."""
+    which = draw_below(data.sentence_counts[index])
+    return to_signed_unit(x).contiguous(memory_format=memory_format), data.sentences[index, which]
 
 
 def draw_below(counts: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -29,7 +29,7 @@ class StepState:
     opt_d: torch.optim.Optimizer
     lr_g: torch.Tensor         # G's learning rate, 0-dim float32, read by opt_g
     lr_d: torch.Tensor         # D's, read by opt_d
-    data: DeviceImages
+    data: DeviceImages         # or streaming.HostImages: the same interface
     stats: torch.Tensor        # running sums in the model's STATS_FIELDS layout ("count" first)
     step: torch.Tensor         # steps taken, 0-dim int64
     first_bad_step: torch.Tensor   # first step whose loss was not finite, or -1
@@ -52,7 +52,7 @@ def new_state(G, D, data, opts: Options, world: int = 1) -> StepState:
     """Fresh optimisers, statistics and model state for G and D on data's device (G and D
     come in the layout models.build_networks gave them)."""
     model = Model(opts.model)
-    spec, device = model.spec, data.images.device
+    spec, device = model.spec, data.device
     # Device-tensor learning rates let decay change them without recompiling or re-capturing.
     lr_g, lr_d = (torch.tensor(float(lr), device=device) for lr in (opts.lr, opts.lr_d))
     return StepState(

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from began_fast import checkpoint, console_log, distributed, kernels, run_folder, tensorboard_log
 from began_fast.config import (RUN_CONTROL, OptionError, Options, apply_device_defaults, metric_names, one_line,
                                parse_args, resumed_options, validate, wants_tensorboard)
-from began_fast.data import DataError, DeviceImages, load_training_data, to_signed_unit
+from began_fast.data import DataError, load_training_data, to_signed_unit
 from began_fast.devices import configure_math, memory_bytes, pick_device, rng_state, sync
 from began_fast.files import WriteError, append_line, atomic_write
 from began_fast.backends import StepRunner
@@ -40,6 +40,7 @@ from began_fast.plot import plot_run
 from began_fast.run_report import report
 from began_fast.models import build_networks, memory_needed, sample_z
 from began_fast.models.hooks import Model
+from began_fast.placement import place_data
 from began_fast.schedule import PlateauDecay
 from began_fast.step import in_training_shapes, new_state, sampling_generator
 from began_fast.stop_poll import StopPoll
@@ -132,13 +133,19 @@ def find_checkpoint(resume: str, out: str) -> tuple[str | None, dict | None]:
 
 def check_fits(opts: Options, device: torch.device) -> None:
     """Refuse, before allocating anything, sizes that cannot fit in the device's memory
-    (model.memory_needed is a lower bound, so no run that would fit is refused)."""
+    (model.memory_needed is a lower bound, so no run that would fit is refused), and built-in
+    data that cannot fit in the host's (they are made there; where they then live,
+    placement.py decides)."""
     have, need = memory_bytes(device), memory_needed(opts)
     if have is not None and need > have:
-        data = f", --builtin-count {opts.builtin_count}" if opts.data is None else ""
         raise OptionError(f"--size {opts.size}, --filters {opts.filters}, --latent {opts.latent}, --batch {opts.batch}"
-                          f"{data}: training needs at least {need / 2**30:.3g} GiB, more than the "
+                          f": training needs at least {need / 2**30:.3g} GiB, more than the "
                           f"{have / 2**30:.3g} GiB of {device.type}; lower them")
+    host, data = memory_bytes(torch.device("cpu")), opts.builtin_count * opts.channels * opts.size ** 2
+    if opts.data is None and host is not None and data > host:
+        raise OptionError(f"--builtin-count {opts.builtin_count}: the built-in images need {data / 2**30:.3g} GiB "
+                          f"of memory, more than the {host / 2**30:.3g} GiB here; lower it (an image folder "
+                          "needs room on disk only: its cache is mapped)")
 
 
 def new_run_dir(out: str, opts: Options) -> str:
@@ -180,8 +187,8 @@ class Trainer:
         distributed.broadcast_module_(self.dist, G, D)     # every rank starts from rank 0's weights
         if self.dist.world > 1:      # then each rank draws its own z and batches
             torch.manual_seed(distributed.rank_seed(opts.seed, self.dist.rank))
-        data = DeviceImages(dataset.images, self.device, self.dist.rank, self.dist.world,
-                            sentences=self.conditioning.sentences, flip=opts.flip)
+        data = place_data(dataset, opts, self.device, self.dist.rank, self.dist.world, self.conditioning.sentences,
+                          self.model.real_batches(opts), self._note)
         self.state = new_state(G, D, data, opts, world=self.dist.world)
         self.data_identity = dataset.identity
         self.decay = PlateauDecay(opts.lr, opts.lr_patience, opts.lr_floor)
@@ -283,6 +290,7 @@ class Trainer:
 
     def save_checkpoint(self) -> str:
         path = checkpoint.path_for(self.run_dir, self.step)
+        self.state.data.rewind()     # streamed on CUDA: the next batches were drawn ahead; saved undrawn
         rng_ranks = distributed.all_gather_object(self.dist, rng_state(self.device))   # every rank's stream
         if self.dist.main:
             self.tensorboard.flush()     # what was logged up to the checkpoint must survive a kill

@@ -49,7 +49,7 @@ def under_a_file(tmp_path):
     (["--seed", "-1"], "--seed -1"),
     (["--lr", "inf"], "--lr inf: must be positive and finite"),
     (["--filters", "2000000"], "--filters 2000000: must be from 1 to"),
-    (["--builtin-count", "1000000000000"], "training needs at least"),      # petabytes of shapes
+    (["--builtin-count", "1000000000000"], "the built-in images need"),      # petabytes of shapes
     (["--out", under_a_file, "--steps", "1"], "cannot make a run folder"),
     (["--data", "/no/such\nfolder"], "--data /no/such\\nfolder: no such folder"),    # still one line
     (["--model", "dfgan", "--flip"], "captions say left and right"),

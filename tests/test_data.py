@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from began_fast import image_cache
 from began_fast.data import (DataError, DeviceImages, builtin_shapes, list_images,
                              load_image_folder)
 
@@ -141,27 +142,51 @@ def test_a_truncated_image_is_skipped_and_counted(tmp_path, suffix, fraction):
 def test_a_damaged_cache_file_is_rebuilt_with_a_warning(tmp_path, damage):
     write_image(str(tmp_path / "img" / "a.png"), size=(40, 40))
     cache = tmp_path / "cache"
-    first = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    first = np.array(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images)   # not the map
     (cache_file,) = cache.iterdir()
     cache_file.write_bytes(damage(cache_file.read_bytes()))
     with pytest.warns(UserWarning, match="image cache .* is unusable"):
         again = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
-    assert np.array_equal(first.images, again.images)
+    assert np.array_equal(first, again.images)
     with warnings.catch_warnings():
         warnings.simplefilter("error")                   # rebuilt: read back with no warning
-        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images,
-                              first.images)
+        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images, first)
 
 
-def test_a_cache_of_the_wrong_shape_is_rebuilt(tmp_path):
+@pytest.mark.parametrize("form", ["npy", "npz"])
+def test_a_cache_of_the_wrong_shape_is_rebuilt(tmp_path, form):
     write_image(str(tmp_path / "img" / "a.png"), size=(40, 40))
     cache = tmp_path / "cache"
-    first = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    first = np.array(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images)
     (cache_file,) = cache.iterdir()
-    np.savez(cache_file, images=np.zeros((1, 3, 64, 64), dtype=np.uint8))
+    wrong = np.zeros((1, 3, 64, 64), dtype=np.uint8)
+    if form == "npy":         # well formed, footer and all, but not what this folder at 32 px gives
+        image_cache.save(str(cache_file), wrong, np.array([0]), 1)
+    else:                     # the earlier form, with no mapped cache beside it
+        cache_file.unlink()
+        np.savez(cache_file.with_suffix(".npz"), images=wrong)
     with pytest.warns(UserWarning, match=r"unusable \(uint8 array of shape \(1, 3, 64, 64\)\)"):
-        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images,
-                              first.images)
+        assert np.array_equal(load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache)).images, first)
+
+
+def test_a_cache_of_the_earlier_form_is_read_and_rewritten_mapped(tmp_path):
+    for i, colour in enumerate([(200, 10, 10), (10, 200, 10), (10, 10, 200)]):
+        write_image(str(tmp_path / "img" / f"{i}.png"), size=(40, 40), colour=colour)
+    (tmp_path / "img" / "1b.png").write_bytes(b"not a png")           # listed second to last, skipped
+    cache = tmp_path / "cache"
+    with pytest.warns(UserWarning, match="skipped 1"):
+        decoded = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    (cache_file,) = cache.iterdir()
+    images = np.random.default_rng().integers(0, 256, decoded.images.shape, dtype=np.uint8)
+    np.savez(cache_file.with_suffix(".npz"), images=images, kept=np.array([0, 1, 3]))   # as the old code wrote it
+    cache_file.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    assert np.array_equal(old.images, images) and old.paths == decoded.paths
+    assert [p.name for p in cache.iterdir()] == [cache_file.name]       # rewritten in the mapped form
+    again = load_image_folder(str(tmp_path / "img"), 32, cache_dir=str(cache))
+    assert isinstance(again.images, np.memmap) and np.array_equal(again.images, images) and again.paths == old.paths
 
 
 def test_a_cache_that_cannot_be_written_is_a_warning(tmp_path):

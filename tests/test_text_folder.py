@@ -106,10 +106,13 @@ def test_an_image_cache_from_before_paths_were_kept(tmp_path):
     write_image(folder, "b.png")
     first = load(folder, tmp_path)
     (cache_file,) = (tmp_path / "cache").iterdir()
-    np.savez(cache_file, images=first.images)
+    images, legacy = np.array(first.images), cache_file.with_suffix(".npz")    # the earlier form: a zip
+    cache_file.unlink()
+    np.savez(legacy, images=images)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load(folder, tmp_path).paths == first.paths
-    np.savez(cache_file, images=first.images[:1])
+    cache_file.unlink()          # it was rewritten in the mapped form
+    np.savez(legacy, images=images[:1])
     with pytest.warns(UserWarning, match=r"unusable \(no list of which of the 2 files its images came from\)"):
         assert load(folder, tmp_path).paths == first.paths

@@ -43,12 +43,12 @@ def count_parameters(module: nn.Module) -> int:
 def memory_needed(opts) -> int:
     """A lower bound on the bytes a run's options need on the training device: G's and D's
     weights, gradients and both optimiser moments (16 bytes a parameter, counted on
-    networks built on the meta device, which allocates nothing), the uint8 built-in data
-    set, and D's input batch of real and fake images at 2 bytes a value (bf16)."""
+    networks built on the meta device, which allocates nothing), and D's input batch of
+    real and fake images at 2 bytes a value (bf16). Not the data set: where it lives is
+    decided once it is loaded (placement.py)."""
     with torch.device("meta"):
         parameters = sum(count_parameters(net) for net in build_networks(opts, "meta"))
-    data = opts.builtin_count * opts.channels * opts.size ** 2 if opts.data is None else 0
-    return 16 * parameters + data + 2 * opts.batch * opts.channels * opts.size ** 2 * 2
+    return 16 * parameters + 2 * opts.batch * opts.channels * opts.size ** 2 * 2
 
 
 def generator_from_checkpoint(payload: dict, device, raw: bool = False):

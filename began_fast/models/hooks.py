@@ -9,6 +9,8 @@ Hooks an objective file may define (began.py defines all of them):
     extra_grids(state, real) -> dict    grids beside the samples (BEGAN: reconstructions)
     conditioning(dataset, opts, device, saved, bar, log)
                                         what G is conditioned on (DF-GAN: captions; see Unconditioned)
+    real_batches(opts) -> int           real batches its step draws (WGAN: n_critic), for data
+                                        streamed from the host (streaming.py)
 """
 import importlib
 
@@ -29,6 +31,10 @@ def progress(fields: dict) -> str:
 
 def extra_grids(state, real) -> dict:
     return {}
+
+
+def real_batches(opts) -> int:
+    return 1
 
 
 class Unconditioned:
@@ -56,7 +62,7 @@ def conditioning(dataset, opts, device, saved=None, bar=None, log=None) -> Uncon
 
 
 DEFAULTS = dict(new_buffers=new_buffers, log_fields=log_fields, progress=progress, extra_grids=extra_grids,
-                conditioning=conditioning)
+                conditioning=conditioning, real_batches=real_batches)
 
 
 class Model:

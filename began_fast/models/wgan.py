@@ -46,6 +46,11 @@ def clip_weights(net, clip: float) -> None:
     torch._foreach_clamp_max_(params, clip)
 
 
+def real_batches(opts) -> int:
+    """A fresh real batch for each critic update (a hook: models/hooks.py)."""
+    return opts.n_critic
+
+
 def train_step(state) -> None:
     """n_critic clipped critic updates, then one G update; nothing read back to the host."""
     for _ in range(state.opts.n_critic):

@@ -11,7 +11,7 @@ Stats: L_D, L_G, the Wasserstein estimate and the penalty of the last critic ste
 """
 import torch
 
-from began_fast.models.wgan import critic_update, generator_update
+from began_fast.models.wgan import critic_update, generator_update, real_batches  # noqa: F401 (a hook: WGAN's draws)
 from began_fast.step import autocast, finish_step
 
 STATS_FIELDS = ("count", "loss_d", "loss_g", "wasserstein", "penalty")
