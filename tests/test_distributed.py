@@ -124,7 +124,7 @@ def _check_train_step(rank):
     state.buffers["k"].copy_(k0)
     real = state.data.sample(BATCH)      # the step's draws, in the step's order
     z = torch.rand(BATCH, LATENT) * 2 - 1
-    loss_real, loss_fake, d_grads, g_grads, _ = single_pass_gradients(state, real, z)
+    loss_real, loss_fake, d_grads, g_grads, *_ = single_pass_gradients(state, real, z)
     local = [loss_real.detach(), loss_fake.detach(), *[g.detach() for g in (*d_grads, *g_grads)]]
     both = distributed.all_gather_object(ctx, local)
     mean = [(a + b) / 2 for a, b in zip(*both)]
@@ -180,10 +180,10 @@ def _check_two_ranks_match_one_rank_at_double_batch(rank):
         state.D.to(dtype)
         state.buffers["k"] = torch.full((), 0.25, dtype=dtype)      # the fake half's -k_t weighting in play
         x, zz = real.to(dtype), z.to(dtype)
-        loss_real, loss_fake, d_grads, g_grads, _ = single_pass_gradients(state, x[rows], zz[rows])
+        loss_real, loss_fake, d_grads, g_grads, *_ = single_pass_gradients(state, x[rows], zz[rows])
         averaged = distributed.all_reduce_mean([loss_real.detach(), loss_fake.detach(), *d_grads, *g_grads], WORLD)
         # One process at batch 2B on the same data and z.
-        loss_real, loss_fake, d_grads, g_grads, _ = single_pass_gradients(state, x, zz)
+        loss_real, loss_fake, d_grads, g_grads, *_ = single_pass_gradients(state, x, zz)
         whole = [loss_real.detach(), loss_fake.detach(), *d_grads, *g_grads]
         for got, want in zip(averaged, whole):
             torch.testing.assert_close(got, want, rtol=0, atol=tolerance * float(want.abs().max()))

@@ -41,19 +41,21 @@ def test_single_forward_gives_the_two_pass_gradients(k, kernels):
         assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("kernels, k", [("torch", 0.0), ("torch", 0.37), ("triton", 0.37)])
-def test_the_latent_constraint_gives_the_two_pass_gradients(k, kernels):
+@pytest.mark.parametrize("kernels, k, pull_away", [("torch", 0.0, 0.0), ("torch", 0.37, 0.0), ("triton", 0.37, 0.7)])
+def test_the_latent_constraint_gives_the_two_pass_gradients(k, kernels, pull_away):
     """BEGAN-CS's term in the one-forward step: D's fake half is scaled by -k_t, the
-    constraint's pass is not, and both equal the plain two-pass reference."""
-    state = tiny_state(kernels, batch=3, latent_constraint=0.3)
+    constraint's pass is not, and both equal the plain two-pass reference. The Triton
+    kernels (interpreted here: slow) run it beside the pull-away term's scale-0 block."""
+    state = tiny_state(kernels, batch=3, latent_constraint=0.3, pull_away=pull_away)
     state.buffers["k"].fill_(k)
     real, z = state.data.sample(3), torch.rand(3, 8) * 2 - 1
     fast = single_pass_gradients(state, real, z)
     kernel_switch.use("torch")           # the reference is plain PyTorch (and fast)
-    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"], latent_constraint=0.3)
+    reference = two_pass_gradients(state.G, state.D, real, z, state.buffers["k"], 0.3, pull_away)
     torch.testing.assert_close(fast.latent_error, reference.latent_error, rtol=1e-5, atol=0)
     for mine, theirs in zip(fast.d_grads + fast.g_grads, reference.d_grads + reference.g_grads):
-        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-7)
+        # float32 sums in another order (the interpreter's): relative to each tensor's scale
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5 * theirs.abs().max().item())
     if kernels != "torch":
         return
     # Where the constraint's gradient goes (kernels aside): G's weights and D's encoder,
@@ -65,10 +67,11 @@ def test_the_latent_constraint_gives_the_two_pass_gradients(k, kernels):
     assert all(not torch.equal(a, b) for a, b in zip(reference.g_grads, without.g_grads))
 
 
-@pytest.mark.parametrize("kernels, constraint", [("torch", 0.0), ("torch", 0.3), ("triton", 0.3)])
+@pytest.mark.parametrize("kernels, constraint", [("torch", 0.0), ("torch", 0.3)])
 def test_the_pull_away_term_gives_the_two_pass_gradients_and_reaches_g_alone(kernels, constraint):
     """EBGAN's pull-away term in the one-forward step (alone and beside the latent
-    constraint): its encoder block has scale 0, so D's gradients are those without it."""
+    constraint): its encoder block has scale 0, so D's gradients are those without it.
+    (The Triton kernels' run of both blocks is the latent constraint's test.)"""
     state = tiny_state(kernels, batch=4, latent_constraint=constraint, pull_away=0.7)
     state.buffers["k"].fill_(0.37)
     real, z = state.data.sample(4), torch.rand(4, 8) * 2 - 1
