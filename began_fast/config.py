@@ -64,8 +64,8 @@ DEVICE_DEFAULTS = dict(
     precision=PerDevice("tf32", "fp32"),
     channels_last=PerDevice(True, False),
     # Generator averaging's half-life in images: the norm for long runs on CUDA (unmeasured
-    # here); off on the CPU, where BEGAN's short default run did worse with it
-    # (docs/training.md, "Generator averaging"); DCGAN's spec turns it on there.
+    # here); off on the CPU, where BEGAN's runs did worse with it, short and three times as
+    # long (docs/training.md, "Generator averaging"); DCGAN's spec turns it on there.
     g_ema_half_life=PerDevice(10000, 0),
 )
 
