@@ -43,7 +43,8 @@ class StopPoll:
         else:
             t = torch.tensor([float(flag), seconds_per_step], dtype=torch.float64, device=self.ctx.device)
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            wanted, slowest = bool(t[0].item()), float(t[1].item())
+            flag_max, slowest = t.tolist()     # one device-to-host read
+            wanted = bool(flag_max)
         # A clock too coarse to see the steps: double the period until it does.
         every = int(PERIOD_S / slowest) if slowest > 0 else 2 * self.every
         self.every = max(1, min(MAX_PERIOD_STEPS, every))
